@@ -1,0 +1,142 @@
+//! The command line: clap types, turned into plain calls into the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{exit_code, Error, Result};
+use crate::etcd::process::{etcd_version, find_etcd};
+use crate::runner::{self, Source};
+use crate::session::RunOptions;
+
+/// Scripts that build a PKI, start real etcd members, and prove what must work and what must
+/// be rejected.
+#[derive(Debug, Parser)]
+#[command(name = "etcdscript", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Log what the runtime chose (ports, paths, PIDs, timings) to stderr; -vv for more.
+    /// RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 every check held; 1 a check failed; 2 bad command line; \
+3 script error; 4 environment error (etcd missing, a member would not start); 5 timeout; \
+130 interrupted (143 SIGTERM).";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a script: its transcript goes to stdout, the log to stderr.
+    Run {
+        /// The script (.rhai).
+        script: PathBuf,
+        /// The etcd binary [default: `etcd` on PATH].
+        #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
+        etcd: Option<PathBuf>,
+        /// Put certificates, data dirs and member logs here (a new or empty directory)
+        /// instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
+        /// Keep the work dir after the run, for inspection; its path is printed on stderr.
+        #[arg(long)]
+        keep: bool,
+        /// Stop the run after this many seconds, tearing everything down.
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs())]
+        timeout: u64,
+    },
+    /// Compile scripts and check them without starting anything.
+    Check {
+        /// The scripts.
+        #[arg(required = true)]
+        scripts: Vec<PathBuf>,
+    },
+    /// Print the script API: every primitive with its signature, documentation and example.
+    Api,
+    /// Report the etcd binary that `run` would use, and its version.
+    Doctor {
+        /// The etcd binary [default: `etcd` on PATH].
+        #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
+        etcd: Option<PathBuf>,
+    },
+    /// Remove work dirs left by runs that were killed (SIGKILL leaves them behind).
+    Clean,
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn dispatch(cli: Cli) -> i32 {
+    match execute(cli.command) {
+        Ok(()) => exit_code::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", render(&e));
+            e.exit_code()
+        }
+    }
+}
+
+fn render(e: &Error) -> String {
+    let text = e.to_string();
+    if text.starts_with("error: ") {
+        text
+    } else {
+        format!("error: {text}")
+    }
+}
+
+fn execute(command: Command) -> Result<()> {
+    match command {
+        Command::Run {
+            script,
+            etcd,
+            workdir,
+            keep,
+            timeout,
+        } => {
+            let src = Source::read(&script)?;
+            let opts = RunOptions { etcd, workdir, keep };
+            runner::run(&src, &opts, Duration::from_secs(timeout))
+        }
+        Command::Check { scripts } => {
+            let mut failed = None;
+            for path in scripts {
+                match Source::read(&path).and_then(|src| runner::check(&src)) {
+                    Ok(()) => println!("{}: ok", path.display()),
+                    Err(e) => {
+                        eprintln!("{}", render(&e));
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            match failed {
+                None => Ok(()),
+                Some(Error::ReadScript { path, source }) => Err(Error::ReadScript { path, source }),
+                Some(_) => Err(Error::Script("some scripts did not pass the check".into())),
+            }
+        }
+        Command::Api => {
+            print!("{}", crate::script::engine::api_reference());
+            Ok(())
+        }
+        Command::Doctor { etcd } => {
+            let bin = find_etcd(etcd.as_deref())?;
+            let version = etcd_version(&bin)?;
+            println!("etcd: {} (version {version})", bin.display());
+            let supported = version.starts_with("3.4.") || version.starts_with("3.5.");
+            if !supported {
+                println!("note: tested with etcd 3.4 and 3.5; {version} may log differently");
+            }
+            println!("temp dir: {}", std::env::temp_dir().display());
+            Ok(())
+        }
+        Command::Clean => {
+            let removed = crate::lifecycle::clean_stale(&std::env::temp_dir())?;
+            for d in &removed {
+                println!("removed {}", d.display());
+            }
+            println!("{} stale work dir(s) removed", removed.len());
+            Ok(())
+        }
+    }
+}

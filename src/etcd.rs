@@ -1,0 +1,6 @@
+//! Real etcd: the member process, its log, the client, and why things are refused.
+
+pub mod client;
+pub mod log;
+pub mod process;
+pub mod reject;

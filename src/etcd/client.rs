@@ -1,0 +1,182 @@
+//! Talking to members with etcd-client: every call time-bounded, and every failure attributed.
+//!
+//! Connections are made eagerly, one member at a time, through a connector of our own that binds
+//! the client socket before connecting. We therefore know the source port of every connection we
+//! make, and a member's "rejected connection" log line names that port as `remote-addr`: a
+//! rejection is ours only if its port is one of ours, whatever else (a rogue member retrying, say)
+//! is being turned away at the same moment.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use etcd_client::Client;
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+use super::log::MemberLog;
+use super::reject::{classify_client_error, classify_tls_error, rejected_connection_error, Class, Rejection, Witness};
+use crate::limits;
+
+/// How a client presents itself and what it trusts.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// PEM of the CA certificate the client trusts; `None` speaks plain text (no TLS at all).
+    pub trust_pem: Option<String>,
+    /// PEM certificate and key presented as the client certificate.
+    pub identity_pem: Option<(String, String)>,
+    /// The name the client expects in the server certificate (and sends as SNI).
+    pub server_name: String,
+}
+
+/// The source ports of the connections one call made.
+#[derive(Clone, Debug, Default)]
+pub struct SourcePorts(Arc<Mutex<Vec<u16>>>);
+
+impl SourcePorts {
+    fn push(&self, port: u16) {
+        self.0.lock().expect("source ports lock").push(port);
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        self.0.lock().expect("source ports lock").contains(&port)
+    }
+}
+
+/// Walks an error's source chain into one line: tonic's own Display says only "transport error".
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Connects to the member at `addr`. The TLS handshake and the HTTP/2 preface happen here, so
+/// that a refusal shows now, not at the first request.
+pub async fn connect(addr: SocketAddr, tls: &ClientTls, ports: &SourcePorts) -> Result<Client, String> {
+    let scheme = if tls.trust_pem.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}:{}", tls.server_name, addr.port()))
+        .map_err(|e| error_chain(&e))?
+        .connect_timeout(limits::CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    if let Some(trust) = &tls.trust_pem {
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(trust))
+            .domain_name(tls.server_name.clone());
+        if let Some((cert, key)) = &tls.identity_pem {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        endpoint = endpoint.tls_config(config).map_err(|e| error_chain(&e))?;
+    }
+    let ports = ports.clone();
+    // The URI carries the server name for TLS; the socket always goes to `addr` on loopback.
+    let connector = tower::service_fn(move |_uri: http::Uri| {
+        let ports = ports.clone();
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            ports.push(socket.local_addr()?.port());
+            let stream = socket.connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    });
+    let channel = endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    Client::from_channel(etcd_client::Channel::Tonic(channel), None)
+        .await
+        .map_err(|e| error_chain(&e))
+}
+
+/// The first rejection of one of `ports` in `logs` since `marks`.
+fn our_rejection(logs: &[MemberLog], marks: &[u64], ports: &SourcePorts) -> Option<Rejection> {
+    logs.iter().zip(marks).find_map(|(log, &mark)| {
+        let (lines, _) = log.lines_since(mark);
+        lines.iter().find_map(|line| {
+            let error = rejected_connection_error(line)?;
+            let port = remote_port(line)?;
+            ports.contains(port).then(|| Rejection {
+                class: classify_tls_error(&error),
+                witness: Witness::MemberLog(log.member.clone()),
+                detail: error,
+            })
+        })
+    })
+}
+
+fn remote_port(line: &str) -> Option<u16> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let addr = v.get("remote-addr")?.as_str()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+/// Runs `call` bounded by [`limits::OP_TIMEOUT`], watching `logs` while it runs.
+///
+/// - The call succeeds: its value.
+/// - A member logs that it rejected one of our connections: that rejection, at once, without
+///   waiting for the call to give up (against TLS 1.3 it may not for a long time).
+/// - The call fails with words the client can be trusted on (an untrusted or misnamed server
+///   certificate, RBAC): the client's class.
+/// - The call fails otherwise: the member's log, given [`limits::ATTRIBUTION_GRACE`] to say why,
+///   else the client's words.
+pub async fn attributed<T, F, Fut>(logs: &[MemberLog], call: F) -> Result<T, Rejection>
+where
+    F: FnOnce(SourcePorts) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let marks: Vec<u64> = logs.iter().map(MemberLog::mark).collect();
+    let ports = SourcePorts::default();
+    let (marks_ref, ports_ref) = (&marks, &ports);
+    let watch = move || async move {
+        loop {
+            if let Some(r) = our_rejection(logs, marks_ref, ports_ref) {
+                return r;
+            }
+            tokio::time::sleep(limits::LOG_WATCH_INTERVAL).await;
+        }
+    };
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(limits::OP_TIMEOUT, call(ports.clone())) => r,
+        rejection = watch() => return Err(rejection),
+    };
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => {
+            let client_class = classify_client_error(&message);
+            let trusted = matches!(
+                client_class,
+                Some(
+                    Class::UnknownAuthority
+                        | Class::HostnameMismatch
+                        | Class::PermissionDenied
+                        | Class::AuthFailed
+                        | Class::Unavailable
+                        | Class::ServerError
+                )
+            );
+            if !trusted {
+                if let Ok(rejection) = tokio::time::timeout(limits::ATTRIBUTION_GRACE, watch()).await {
+                    return Err(rejection);
+                }
+            }
+            Err(Rejection {
+                class: client_class.unwrap_or(Class::TlsRejected),
+                witness: Witness::Client,
+                detail: message,
+            })
+        }
+        Err(_) => Err(Rejection {
+            class: Class::Timeout,
+            witness: Witness::Client,
+            detail: format!("no answer within {:?}", limits::OP_TIMEOUT),
+        }),
+    }
+}

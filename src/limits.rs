@@ -1,0 +1,35 @@
+//! Every bound on a wait, in one place. Nothing in etcdscript waits without one of these.
+
+use std::time::Duration;
+
+/// How long a spawned member may take to serve its peer port (or to exit with an error).
+pub const MEMBER_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `wait_healthy` waits for every member to answer a linearizable read.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(15);
+/// The bound on one client call (connect, TLS handshake and request together).
+pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The bound on the TCP connect alone; the TLS handshake is covered by [`OP_TIMEOUT`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a health probe call may take before the probe tries again.
+pub const PROBE_CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between health probes, and between polls of a starting member's log.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// How often a running client call looks at the members' logs for a rejection.
+pub const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(2);
+/// After a client call failed, how long to wait for the member's log to say why.
+pub const ATTRIBUTION_GRACE: Duration = Duration::from_millis(100);
+/// `stop_member`: how long a member has to exit after SIGTERM before it gets SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long to wait for a killed member to be reaped.
+pub const REAP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default for `--timeout`: the whole run.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// `etcd --version` in `doctor`.
+pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// When a member has logged a refusal and the cluster is still not healthy this long after,
+/// `wait_healthy` gives that refusal as the reason instead of waiting out [`HEALTH_TIMEOUT`].
+pub const REJECTION_PATIENCE: Duration = Duration::from_millis(500);
+/// How many times a member whose port was taken between our pick and its bind is started again.
+pub const PORT_RETRIES: usize = 5;
+/// How many log lines an error about a member quotes.
+pub const LOG_TAIL_LINES: usize = 8;

@@ -1,0 +1,20 @@
+//! The etcdscript binary: parse the command line, start logging, run, exit with the outcome.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    // Before any thread exists, so that every thread inherits the blocked signals.
+    etcdscript::lifecycle::install_signal_thread();
+    let cli = etcdscript::cli::Cli::parse();
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "etcdscript=info",
+        _ => "etcdscript=debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+        .with_writer(std::io::stderr)
+        .init();
+    std::process::exit(etcdscript::cli::dispatch(cli));
+}

@@ -1,0 +1,420 @@
+//! Certificate authorities, leaf certificates and CRLs, made with rcgen and written as PEM files.
+//!
+//! Knows nothing of Rhai: the script layer turns options maps into [`CaSpec`] and [`CertSpec`].
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{Error, Result};
+
+/// How far back a certificate's validity starts when the script does not say, so that a small
+/// clock difference between us and etcd never makes a fresh certificate "not yet valid".
+const BACKDATE: Duration = Duration::minutes(5);
+
+/// The key algorithm of a CA or certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA on P-256 with SHA-256: fast to generate, the default.
+    EcP256,
+    /// RSA 2048 with SHA-256, as the tutorial's openssl commands make.
+    Rsa2048,
+}
+
+impl KeyKind {
+    /// The names scripts use.
+    pub const NAMES: &'static [&'static str] = &["ec-p256", "rsa-2048"];
+
+    /// Parses a script's key name.
+    pub fn parse(name: &str) -> Option<KeyKind> {
+        match name {
+            "ec-p256" => Some(KeyKind::EcP256),
+            "rsa-2048" => Some(KeyKind::Rsa2048),
+            _ => None,
+        }
+    }
+
+    fn generate(self) -> Result<KeyPair> {
+        match self {
+            KeyKind::EcP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki_err),
+            KeyKind::Rsa2048 => {
+                use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+                let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                    .map_err(|e| Error::Environment(format!("failed to generate an RSA key: {e}")))?;
+                let pem = key
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map_err(|e| Error::Environment(format!("failed to encode an RSA key: {e}")))?;
+                KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).map_err(pki_err)
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyKind::EcP256 => "ec-p256",
+            KeyKind::Rsa2048 => "rsa-2048",
+        })
+    }
+}
+
+/// What a certificate may be used for (its extended key usages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    /// TLS server authentication (serverAuth).
+    Server,
+    /// TLS client authentication (clientAuth): clients, and members dialing their peers.
+    Client,
+}
+
+impl Usage {
+    /// The names scripts use.
+    pub const NAMES: &'static [&'static str] = &["server", "client"];
+
+    /// Parses a script's usage name.
+    pub fn parse(name: &str) -> Option<Usage> {
+        match name {
+            "server" => Some(Usage::Server),
+            "client" => Some(Usage::Client),
+            _ => None,
+        }
+    }
+
+    /// The name scripts use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Usage::Server => "server",
+            Usage::Client => "client",
+        }
+    }
+}
+
+/// What a script asks of a CA.
+#[derive(Clone, Debug)]
+pub struct CaSpec {
+    pub key: KeyKind,
+    pub days: i64,
+}
+
+impl Default for CaSpec {
+    fn default() -> Self {
+        CaSpec {
+            key: KeyKind::EcP256,
+            days: 3650,
+        }
+    }
+}
+
+/// What a script asks of a leaf certificate.
+#[derive(Clone, Debug)]
+pub struct CertSpec {
+    pub cn: String,
+    pub sans: Vec<String>,
+    pub usage: Vec<Usage>,
+    /// Validity start, in days from now; `None` is now (less a few minutes of slack).
+    pub not_before_days: Option<i64>,
+    /// Validity end, in days from now.
+    pub not_after_days: i64,
+    pub key: KeyKind,
+}
+
+/// A certificate authority: its certificate and key on disk, and the serials it has revoked.
+pub struct Ca {
+    pub name: String,
+    pub key_kind: KeyKind,
+    pub days: i64,
+    pub cert_path: PathBuf,
+    pub crl_path: PathBuf,
+    params: CertificateParams,
+    key: KeyPair,
+    revoked: Mutex<Vec<SerialNumber>>,
+}
+
+impl fmt::Debug for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ca").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// A leaf certificate and its key on disk.
+#[derive(Clone, Debug)]
+pub struct Cert {
+    pub name: String,
+    pub cn: String,
+    pub sans: Vec<String>,
+    pub usage: Vec<Usage>,
+    pub key_kind: KeyKind,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// The name of the CA that signed it.
+    pub issuer: String,
+    /// The signing CA's certificate, which a client presenting this certificate would trust.
+    pub issuer_cert_path: PathBuf,
+    pub serial: Vec<u8>,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+fn pki_err(e: rcgen::Error) -> Error {
+    Error::Environment(format!("certificate generation failed: {e}"))
+}
+
+/// Writes a file; private keys get mode 0600 from the start, never a moment of wider access.
+fn write_file(path: &Path, contents: &str, private: bool) -> Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    opts.mode(if private { 0o600 } else { 0o644 });
+    let mut f = opts
+        .open(path)
+        .map_err(Error::io(format!("failed to create {}", path.display())))?;
+    f.write_all(contents.as_bytes())
+        .map_err(Error::io(format!("failed to write {}", path.display())))
+}
+
+fn days(n: i64) -> Duration {
+    Duration::days(n)
+}
+
+impl Ca {
+    /// Makes a self-signed CA named `name` (also its CN) and writes `<name>.crt`, `<name>.key` and
+    /// an empty `<name>.crl` into `dir`.
+    pub fn create(dir: &Path, name: &str, spec: &CaSpec) -> Result<Ca> {
+        if spec.days <= 0 {
+            return Err(Error::Script(format!(
+                "ca `{name}`: days must be positive, got {}",
+                spec.days
+            )));
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = now - BACKDATE;
+        params.not_after = now + days(spec.days);
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let key = spec.key.generate()?;
+        let cert = params.self_signed(&key).map_err(pki_err)?;
+        let cert_path = dir.join(format!("{name}.crt"));
+        let crl_path = dir.join(format!("{name}.crl"));
+        write_file(&cert_path, &cert.pem(), false)?;
+        write_file(&dir.join(format!("{name}.key")), &key.serialize_pem(), true)?;
+        let ca = Ca {
+            name: name.to_owned(),
+            key_kind: spec.key,
+            days: spec.days,
+            cert_path,
+            crl_path,
+            params,
+            key,
+            revoked: Mutex::new(Vec::new()),
+        };
+        ca.write_crl()?;
+        Ok(ca)
+    }
+
+    /// Signs a leaf certificate named `name` and writes `<name>.crt` and `<name>.key` into `dir`.
+    pub fn issue(&self, dir: &Path, name: &str, spec: &CertSpec) -> Result<Cert> {
+        let now = OffsetDateTime::now_utc();
+        let not_before = match spec.not_before_days {
+            Some(d) => now + days(d),
+            None => now - BACKDATE,
+        };
+        let not_after = now + days(spec.not_after_days);
+        if not_after <= not_before {
+            return Err(Error::Script(format!(
+                "certificate `{name}`: it would end before it starts (not_after_days {} is not after not_before_days {})",
+                spec.not_after_days,
+                spec.not_before_days.unwrap_or(0)
+            )));
+        }
+        if spec.usage.is_empty() {
+            return Err(Error::Script(format!(
+                "certificate `{name}`: usage is empty; give \"server\", \"client\" or both"
+            )));
+        }
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, spec.cn.as_str());
+        params.distinguished_name = dn;
+        params.subject_alt_names = spec
+            .sans
+            .iter()
+            .map(|s| san(name, s))
+            .collect::<Result<_>>()?;
+        params.key_usages = match spec.key {
+            KeyKind::EcP256 => vec![KeyUsagePurpose::DigitalSignature],
+            KeyKind::Rsa2048 => vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ],
+        };
+        params.extended_key_usages = spec
+            .usage
+            .iter()
+            .map(|u| match u {
+                Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+                Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+            })
+            .collect();
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.use_authority_key_identifier_extension = true;
+        let key = spec.key.generate()?;
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).map_err(pki_err)?;
+        let serial = read_serial(cert.der())?;
+        let cert_path = dir.join(format!("{name}.crt"));
+        let key_path = dir.join(format!("{name}.key"));
+        write_file(&cert_path, &cert.pem(), false)?;
+        write_file(&key_path, &key.serialize_pem(), true)?;
+        tracing::debug!(cert = name, serial = %hex(&serial), "issued certificate");
+        Ok(Cert {
+            name: name.to_owned(),
+            cn: spec.cn.clone(),
+            sans: spec.sans.clone(),
+            usage: spec.usage.clone(),
+            key_kind: spec.key,
+            not_before,
+            not_after,
+            issuer: self.name.clone(),
+            issuer_cert_path: self.cert_path.clone(),
+            serial,
+            cert_path,
+            key_path,
+        })
+    }
+
+    /// Revokes `cert` and rewrites this CA's CRL file. Returns false if it was revoked already.
+    pub fn revoke(&self, cert: &Cert) -> Result<bool> {
+        if cert.issuer != self.name {
+            return Err(Error::Script(format!(
+                "ca `{}` cannot revoke `{}`: it was signed by `{}`",
+                self.name, cert.name, cert.issuer
+            )));
+        }
+        {
+            let mut revoked = self.revoked.lock().expect("revocation list lock");
+            let serial = SerialNumber::from_slice(&cert.serial);
+            if revoked.contains(&serial) {
+                return Ok(false);
+            }
+            revoked.push(serial);
+        }
+        self.write_crl()?;
+        Ok(true)
+    }
+
+    fn write_crl(&self) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        let revoked = self.revoked.lock().expect("revocation list lock");
+        let params = CertificateRevocationListParams {
+            this_update: now - BACKDATE,
+            next_update: now + days(self.days),
+            crl_number: SerialNumber::from(revoked.len() as u64 + 1),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: serial.clone(),
+                    revocation_time: now - BACKDATE,
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let crl = params.signed_by(&issuer).map_err(pki_err)?;
+        write_file(&self.crl_path, &crl.pem().map_err(pki_err)?, false)
+    }
+
+    /// How many certificates this CA has revoked.
+    pub fn revoked_count(&self) -> usize {
+        self.revoked.lock().expect("revocation list lock").len()
+    }
+}
+
+/// A DNS name or an IP address, told apart by whether it parses as an address.
+fn san(cert: &str, s: &str) -> Result<SanType> {
+    if let Ok(ip) = s.parse() {
+        return Ok(SanType::IpAddress(ip));
+    }
+    s.try_into()
+        .map(SanType::DnsName)
+        .map_err(|_| Error::Script(format!("certificate `{cert}`: `{s}` is not a DNS name or IP address")))
+}
+
+fn read_serial(der: &[u8]) -> Result<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::Environment(format!("failed to parse a certificate just made: {e}")))?;
+    Ok(cert.tbs_certificate.raw_serial().to_vec())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Cert {
+    /// Whether the certificate carries `usage`.
+    pub fn has_usage(&self, usage: Usage) -> bool {
+        self.usage.contains(&usage)
+    }
+
+    /// The validity relative to now, in whole days, as a person would say it:
+    /// "valid for 365 days", "expired 1 day ago", "not valid for 2 days yet".
+    pub fn validity(&self) -> String {
+        relative_validity(self.not_before, self.not_after, OffsetDateTime::now_utc())
+    }
+}
+
+fn plural(n: i64) -> String {
+    if n == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// Rounds to whole days so that the seconds a run takes never change the words.
+fn relative_validity(not_before: OffsetDateTime, not_after: OffsetDateTime, now: OffsetDateTime) -> String {
+    let round = |d: Duration| (d.as_seconds_f64() / 86_400.0).round() as i64;
+    if now < not_before {
+        format!("not valid for {} yet", plural(round(not_before - now).max(1)))
+    } else if now >= not_after {
+        format!("expired {} ago", plural(round(now - not_after).max(1)))
+    } else {
+        format!("valid for {}", plural(round(not_after - now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_reads_in_days() {
+        let now = OffsetDateTime::now_utc();
+        let words = |b: i64, a: i64| relative_validity(now + days(b) - BACKDATE, now + days(a), now);
+        assert_eq!(words(0, 365), "valid for 365 days");
+        assert_eq!(words(-10, -1), "expired 1 day ago");
+        assert_eq!(words(2, 30), "not valid for 2 days yet");
+    }
+}

@@ -1,0 +1,153 @@
+//! Read and compile a script, run it, and always tear the session down.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rhai::{Engine, EvalAltResult, ParseError, Position, AST};
+
+use crate::error::{Error, Result};
+use crate::fault::Fault;
+use crate::script::{engine, find_fault, Shared};
+use crate::session::{RunOptions, Session};
+
+/// A script's text and the name it is shown under.
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    /// Reads a script file.
+    pub fn read(path: &Path) -> Result<Source> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadScript {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Source {
+            name: path.display().to_string(),
+            text,
+        })
+    }
+
+    /// `error: msg`, then `--> file:line:col`, the source line and a caret under the column.
+    pub fn locate(&self, pos: Position, msg: &str) -> String {
+        let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) else {
+            return format!("error: {msg}\n  --> {}", self.name);
+        };
+        let text = self.text.lines().nth(line - 1).unwrap_or("");
+        let gutter = " ".repeat(line.to_string().len());
+        format!(
+            "error: {msg}\n{gutter}--> {}:{line}:{col}\n{gutter} |\n{line} | {text}\n{gutter} | {}^",
+            self.name,
+            " ".repeat(col.saturating_sub(1))
+        )
+    }
+}
+
+/// Compiles a script; a syntax error names file:line:col.
+pub fn compile(engine: &Engine, src: &Source) -> Result<AST> {
+    let mut ast = engine
+        .compile(&src.text)
+        .map_err(|e: ParseError| Error::Script(src.locate(e.1, &e.0.to_string())))?;
+    ast.set_source(src.name.as_str());
+    Ok(ast)
+}
+
+/// Compiles scripts and checks their calls against the primitives, without starting anything.
+pub fn check(src: &Source) -> Result<()> {
+    let shared: Shared = Default::default();
+    let engine = engine::build(&shared, None);
+    compile(&engine, src)?;
+    Ok(())
+}
+
+/// Runs a script. The transcript goes to stdout; the returned error says why a run failed.
+pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
+    let shared: Shared = Default::default();
+    let deadline = Instant::now() + timeout;
+    let engine = engine::build(&shared, Some(deadline));
+    let ast = compile(&engine, src)?;
+    *shared.borrow_mut() = Some(Session::new(opts)?);
+    let result = engine.run_ast(&ast);
+    // Tear down before judging, so that the members are gone whatever the outcome.
+    let session = shared.borrow_mut().take();
+    let checks = session.as_ref().map_or(0, |s| s.transcript.checks());
+    drop(session);
+    let mut transcript = crate::transcript::Transcript::default();
+    match result {
+        Ok(()) => {
+            transcript.line(format!("ok: {checks} check{} held", if checks == 1 { "" } else { "s" }));
+            Ok(())
+        }
+        Err(e) => {
+            let err = judge(src, &e, timeout);
+            let headline = err.to_string();
+            let first = headline.lines().next().unwrap_or("").trim_start_matches("error: ");
+            transcript.line(format!("FAILED: {first}"));
+            Err(err)
+        }
+    }
+}
+
+/// The innermost position of an error: where in the script it happened, even inside a closure.
+fn innermost(e: &EvalAltResult) -> (&EvalAltResult, Position) {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, pos) | EvalAltResult::ErrorInModule(_, inner, pos) => {
+            let (e2, p2) = innermost(inner);
+            (e2, if p2.is_none() { *pos } else { p2 })
+        }
+        other => (other, other.position()),
+    }
+}
+
+/// Turns a script's failure into the run's error, located in the script.
+fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
+    let (inner, pos) = innermost(e);
+    if let Some(fault) = find_fault(e) {
+        return match fault.as_ref() {
+            Fault::Rejected { op, rejection } => {
+                tracing::info!(detail = %rejection.detail, "rejection");
+                Error::CheckFailed(src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())))
+            }
+            Fault::Fatal(err) => {
+                let located = src.locate(pos, &err.to_string());
+                match err {
+                    Error::CheckFailed(_) => Error::CheckFailed(located),
+                    Error::Timeout(_) => Error::Timeout(located),
+                    Error::Script(_) | Error::ReadScript { .. } => Error::Script(located),
+                    Error::Environment(_) | Error::Io { .. } => Error::Environment(located),
+                }
+            }
+        };
+    }
+    match inner {
+        EvalAltResult::ErrorTerminated(..) => {
+            Error::Timeout(src.locate(pos, &format!("the run went past --timeout ({}s)", timeout.as_secs())))
+        }
+        EvalAltResult::ErrorTooManyOperations(..) => Error::Timeout(src.locate(
+            pos,
+            &format!("the script went past {} operations: an endless loop?", engine::MAX_OPERATIONS),
+        )),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => Error::Script(src.locate(pos, &not_found(sig))),
+        other => Error::Script(src.locate(pos, &other.to_string())),
+    }
+}
+
+/// "function not found", with the signatures that exist under that name.
+fn not_found(sig: &str) -> String {
+    let name = sig.split(['(', ' ']).next().unwrap_or(sig);
+    let shared: Shared = Default::default();
+    let engine = engine::build(&shared, None);
+    let mut known: Vec<String> = engine
+        .gen_fn_signatures(false)
+        .into_iter()
+        .filter(|s| s.split('(').next() == Some(name))
+        .collect();
+    known.sort();
+    known.dedup();
+    if known.is_empty() {
+        format!("no function {sig}; `etcdscript api` lists the primitives")
+    } else {
+        format!("no function {sig}; {name} takes:\n    {}", known.join("\n    "))
+    }
+}

@@ -1,0 +1,206 @@
+//! Cluster primitives: `cluster`, `spawn_member`, `wait_healthy`, `stop_member`, `kill_member`,
+//! and the getters of `Cluster` and `Member`.
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+
+use super::engine::def;
+use super::opts::Opts;
+use super::{script_err, with_session, Shared};
+use crate::session::{ClusterId, ClusterSpec, MemberId, MemberOverrides, Target};
+
+/// The target of an operation: a `Member` or a `Cluster`.
+pub fn target(d: &Dynamic, what: &str) -> Result<Target, Box<EvalAltResult>> {
+    if let Some(m) = d.clone().try_cast::<MemberId>() {
+        Ok(Target::Member(m))
+    } else if let Some(c) = d.clone().try_cast::<ClusterId>() {
+        Ok(Target::Cluster(c))
+    } else {
+        Err(script_err(format!("{what}: the target must be a Member or a Cluster, got {}", d.type_name())))
+    }
+}
+
+fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResult>> {
+    let o = Opts::new(
+        opts,
+        "cluster()",
+        &[
+            "ca",
+            "cert",
+            "client_cert_auth",
+            "peer_cert_auth",
+            "token",
+            "host",
+            "client_ports",
+            "peer_ports",
+            "heartbeat_ms",
+            "election_ms",
+            "args",
+            "client_crl",
+            "peer_crl",
+        ],
+    )?;
+    let names = names
+        .into_iter()
+        .map(|n| {
+            n.into_string()
+                .map_err(|t| script_err(format!("cluster(): member names must be strings, got {t}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ms = |key: &str, default: u64| -> Result<u64, Box<EvalAltResult>> {
+        match o.int(key)? {
+            None => Ok(default),
+            Some(v) if v > 0 => Ok(v as u64),
+            Some(v) => Err(script_err(format!("cluster(): `{key}` must be positive, got {v}"))),
+        }
+    };
+    Ok(ClusterSpec {
+        names,
+        ca: o.required("ca", o.ca("ca")?)?,
+        cert: o.required("cert", o.cert("cert")?)?,
+        client_cert_auth: o.bool("client_cert_auth")?.unwrap_or(true),
+        peer_cert_auth: o.bool("peer_cert_auth")?.unwrap_or(true),
+        token: o.string("token")?.unwrap_or_else(|| "etcd-cluster".into()),
+        host: o.string("host")?.unwrap_or_else(|| "localhost".into()),
+        client_ports: o.ports("client_ports")?,
+        peer_ports: o.ports("peer_ports")?,
+        heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS)?,
+        election_ms: ms("election_ms", DEFAULT_ELECTION_MS)?,
+        args: o.strings("args")?.unwrap_or_default(),
+        client_crl: o.bool("client_crl")?.unwrap_or(false),
+        peer_crl: o.bool("peer_crl")?.unwrap_or(false),
+    })
+}
+
+/// etcd's heartbeat interval for script clusters: loopback needs no more, and elections are quick.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 25;
+/// etcd's election timeout for script clusters (10 heartbeats, as etcd's own defaults).
+pub const DEFAULT_ELECTION_MS: u64 = 250;
+
+fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
+    let o = Opts::new(opts, "spawn_member()", &["cert", "ca", "args"])?;
+    Ok(MemberOverrides {
+        cert: o.cert("cert")?,
+        ca: o.ca("ca")?,
+        args: o.strings("args")?.unwrap_or_default(),
+    })
+}
+
+/// Registers the cluster primitives.
+pub fn register(engine: &mut Engine, shared: &Shared) {
+    engine.register_type_with_name::<ClusterId>("Cluster");
+    engine.register_type_with_name::<MemberId>("Member");
+
+    let s = shared.clone();
+    def(
+        engine,
+        "cluster",
+        &["names: Array", "opts: Map", "Cluster"],
+        "Plans a cluster: member names, free ports (unless given), URLs, the token, and the TLS\n\
+         every member gets. Starts nothing. Options: `ca` and `cert` (required: the trusted CA and\n\
+         the certificate members serve and dial peers with), `client_cert_auth` and\n\
+         `peer_cert_auth` (default true), `token` (default \"etcd-cluster\"), `host` (the name in\n\
+         URLs and expected in the server certificate, default \"localhost\"), `client_ports` and\n\
+         `peer_ports` (pin ports, one per member), `heartbeat_ms` (25) and `election_ms` (250),\n\
+         `client_crl` and `peer_crl` (give members the CA's CRL), `args` (extra etcd flags).\n\
+         ```rhai\nlet c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });\n```",
+        move |names: Array, opts: Map| {
+            let spec = cluster_spec(names, &opts)?;
+            with_session(&s, |ss| Ok(ss.plan_cluster(spec)?))
+        },
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "spawn_member",
+        &["cluster: Cluster", "name: &str", "Member"],
+        "Starts one planned member as a real etcd process and returns once it serves its peer\n\
+         port. A member that exits or stays silent fails the run, quoting its log.\n\
+         ```rhai\nfor name in c.names { spawn_member(c, name); }\n```",
+        move |c: ClusterId, name: &str| {
+            with_session(&s, |ss| {
+                let m = ss.member(c, name)?;
+                ss.spawn_member(m, &MemberOverrides::default())?;
+                Ok(m)
+            })
+        },
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "spawn_member",
+        &["cluster: Cluster", "name: &str", "overrides: Map", "Member"],
+        "Starts one member with overrides for it alone: `cert` (its serving and peer certificate),\n\
+         `ca` (the CA it trusts), `args` (extra etcd flags). This is how a rogue member is made.\n\
+         ```rhai\nspawn_member(c, \"infra3\", #{ cert: rogue_cert, ca: rogue_ca });\n```",
+        move |c: ClusterId, name: &str, opts: Map| {
+            let over = overrides(&opts)?;
+            with_session(&s, |ss| {
+                let m = ss.member(c, name)?;
+                ss.spawn_member(m, &over)?;
+                Ok(m)
+            })
+        },
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "wait_healthy",
+        &["target: Member | Cluster"],
+        "Waits until every running member of the target answers a linearizable read (so the\n\
+         cluster has a leader and a quorum). Bounded; if a member has logged that it refused a\n\
+         peer or client, fails soon with that rejection's class instead of a bare timeout.\n\
+         ```rhai\nwait_healthy(c);\n```",
+        move |t: Dynamic| {
+            let t = target(&t, "wait_healthy()")?;
+            with_session(&s, |ss| ss.wait_healthy(t))
+        },
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "stop_member",
+        &["member: Member"],
+        "Stops a member gracefully: SIGTERM, then SIGKILL if it has not exited within 5 s.\n\
+         ```rhai\nstop_member(c.member(\"infra3\"));\n```",
+        move |m: MemberId| with_session(&s, |ss| Ok(ss.stop_member(m)?)),
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "kill_member",
+        &["member: Member"],
+        "Kills a member at once (SIGKILL), as a crash would.\n\
+         ```rhai\nkill_member(c.member(\"infra1\"));\n```",
+        move |m: MemberId| with_session(&s, |ss| Ok(ss.kill_member(m)?)),
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "member",
+        &["cluster: Cluster", "name: &str", "Member"],
+        "A planned member by name (also as a method: `c.member(\"infra1\")`).\n\
+         ```rhai\nlet m1 = c.member(\"infra1\");\n```",
+        move |c: ClusterId, name: &str| with_session(&s, |ss| Ok(ss.member(c, name)?)),
+    );
+
+    let s = shared.clone();
+    engine.register_get("names", move |c: &mut ClusterId| {
+        with_session(&s, |ss| {
+            Ok(ss
+                .members(*c)
+                .into_iter()
+                .map(|m| Dynamic::from(ss.member_name(m)))
+                .collect::<Array>())
+        })
+    });
+    let s = shared.clone();
+    engine.register_get("members", move |c: &mut ClusterId| {
+        with_session(&s, |ss| Ok(ss.members(*c).into_iter().map(Dynamic::from).collect::<Array>()))
+    });
+    let s = shared.clone();
+    engine.register_get("name", move |c: &mut ClusterId| with_session(&s, |ss| Ok(ss.cluster_name(*c))));
+    let s = shared.clone();
+    engine.register_get("name", move |m: &mut MemberId| with_session(&s, |ss| Ok(ss.member_name(*m))));
+    let s = shared.clone();
+    engine.register_get("client_url", move |m: &mut MemberId| with_session(&s, |ss| Ok(ss.client_url(*m))));
+}

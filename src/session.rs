@@ -1,0 +1,1024 @@
+//! What a run owns: the work dir, the PKI names, the clusters and their member processes, the
+//! clients, and the transcript. Teardown lives here and runs however the run ends.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::etcd::client::{self, ClientTls};
+use crate::etcd::log::MemberLog;
+use crate::etcd::process::{find_etcd, EtcdProcess};
+use crate::etcd::reject::{Class, Rejection, Witness};
+use crate::fault::{Fault, OpResult};
+use crate::lifecycle;
+use crate::limits;
+use crate::pki::{Ca, CaSpec, Cert, CertSpec, Usage};
+use crate::transcript::Transcript;
+
+/// How a run is set up (from the command line).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The etcd binary; `None` looks for `etcd` on PATH.
+    pub etcd: Option<PathBuf>,
+    /// The work dir; `None` makes a temporary one.
+    pub workdir: Option<PathBuf>,
+    /// Keep the work dir after the run.
+    pub keep: bool,
+}
+
+/// A cluster as the script planned it.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub names: Vec<String>,
+    pub ca: Rc<Ca>,
+    pub cert: Rc<Cert>,
+    pub client_cert_auth: bool,
+    pub peer_cert_auth: bool,
+    pub token: String,
+    /// The host name in advertised URLs, and the name clients expect in the server certificate.
+    pub host: String,
+    pub client_ports: Option<Vec<u16>>,
+    pub peer_ports: Option<Vec<u16>>,
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
+    pub args: Vec<String>,
+    /// Give members the CA's CRL with `--client-crl-file`.
+    pub client_crl: bool,
+    /// Give members the CA's CRL with `--peer-crl-file`.
+    pub peer_crl: bool,
+}
+
+/// What one `spawn_member` call may change for this member alone.
+#[derive(Clone, Debug, Default)]
+pub struct MemberOverrides {
+    pub cert: Option<Rc<Cert>>,
+    pub ca: Option<Rc<Ca>>,
+    pub args: Vec<String>,
+}
+
+/// Who a client is.
+#[derive(Clone, Debug, Default)]
+pub struct IdentitySpec {
+    /// The client certificate presented; `None` presents none.
+    pub cert: Option<Rc<Cert>>,
+    /// The CA trusted for the server certificate; `None` trusts the target cluster's CA.
+    pub trust: Option<Rc<Ca>>,
+    /// The name expected in the server certificate; `None` is the cluster's host.
+    pub server_name: Option<String>,
+    /// Speak plain text to the TLS port.
+    pub plaintext: bool,
+}
+
+impl IdentitySpec {
+    fn describe(&self) -> String {
+        if self.plaintext {
+            return "in plain text".to_owned();
+        }
+        let mut s = match &self.cert {
+            Some(c) => format!("as {}", c.name),
+            None => "without a client certificate".to_owned(),
+        };
+        if let Some(ca) = &self.trust {
+            s.push_str(&format!(", trusting {}", ca.name));
+        }
+        if let Some(name) = &self.server_name {
+            s.push_str(&format!(", expecting server name {name}"));
+        }
+        s
+    }
+
+    fn cache_key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.cert.as_ref().map_or("-", |c| c.name.as_str()),
+            self.trust.as_ref().map_or("-", |c| c.name.as_str()),
+            self.server_name.as_deref().unwrap_or("-"),
+            self.plaintext
+        )
+    }
+}
+
+/// Where a member is in its life.
+#[derive(Debug)]
+enum MemberState {
+    Planned,
+    Running(EtcdProcess),
+    Stopped,
+}
+
+#[derive(Debug)]
+struct MemberSlot {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    /// Held from planning until the member starts, so that no other run picks the same port.
+    reserved: Vec<TcpListener>,
+    state: MemberState,
+    log: MemberLog,
+}
+
+#[derive(Debug)]
+struct ClusterState {
+    spec: ClusterSpec,
+    members: Vec<MemberSlot>,
+    /// A client certificate from the cluster's CA that `wait_healthy` probes with.
+    probe: Cert,
+}
+
+/// An index into the session's clusters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterId(pub usize);
+
+/// A member of a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberId {
+    pub cluster: ClusterId,
+    pub index: usize,
+}
+
+/// What a client operation talks to.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    Member(MemberId),
+    Cluster(ClusterId),
+}
+
+/// Everything a run owns.
+pub struct Session {
+    rt: tokio::runtime::Runtime,
+    dir: PathBuf,
+    pki_dir: PathBuf,
+    members_dir: PathBuf,
+    keep: bool,
+    etcd_flag: Option<PathBuf>,
+    etcd_bin: Option<PathBuf>,
+    names: HashSet<String>,
+    clusters: Vec<ClusterState>,
+    clients: HashMap<String, etcd_client::Client>,
+    pub transcript: Transcript,
+    torn_down: bool,
+}
+
+fn reserve_port() -> Result<(u16, TcpListener)> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(Error::io("failed to find a free port"))?;
+    let port = l.local_addr().map_err(Error::io("failed to read a port"))?.port();
+    Ok((port, l))
+}
+
+fn valid_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Script(format!(
+            "{kind} name `{name}` is not allowed: use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.`"
+        )))
+    }
+}
+
+impl Session {
+    /// Makes the work dir and the runtime.
+    pub fn new(opts: &RunOptions) -> Result<Session> {
+        let dir = match &opts.workdir {
+            Some(dir) => {
+                if dir.exists() && fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+                    return Err(Error::Environment(format!(
+                        "work dir {} exists and is not empty; give a new or empty directory",
+                        dir.display()
+                    )));
+                }
+                fs::create_dir_all(dir).map_err(Error::io(format!("failed to create {}", dir.display())))?;
+                dir.clone()
+            }
+            None => {
+                let tmp = std::env::temp_dir();
+                if let Ok(removed) = lifecycle::clean_stale(&tmp) {
+                    for d in removed {
+                        tracing::info!(dir = %d.display(), "removed a stale work dir");
+                    }
+                }
+                tempfile::Builder::new()
+                    .prefix(lifecycle::WORKDIR_PREFIX)
+                    .tempdir_in(&tmp)
+                    .map_err(Error::io("failed to create a work dir"))?
+                    .keep()
+            }
+        };
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .map_err(Error::io(format!("failed to restrict {}", dir.display())))?;
+        lifecycle::register_workdir(&dir, opts.keep);
+        if let Some(stamp) = lifecycle::owner_stamp(std::process::id()) {
+            fs::write(dir.join(lifecycle::OWNER_FILE), stamp).map_err(Error::io("failed to write the owner file"))?;
+        }
+        let pki_dir = dir.join("pki");
+        let members_dir = dir.join("members");
+        for d in [&pki_dir, &members_dir] {
+            fs::create_dir_all(d).map_err(Error::io(format!("failed to create {}", d.display())))?;
+        }
+        tracing::info!(workdir = %dir.display(), "work dir");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::io("failed to start the async runtime"))?;
+        Ok(Session {
+            rt,
+            dir,
+            pki_dir,
+            members_dir,
+            keep: opts.keep,
+            etcd_flag: opts.etcd.clone(),
+            etcd_bin: None,
+            names: HashSet::new(),
+            clusters: Vec::new(),
+            clients: HashMap::new(),
+            transcript: Transcript::default(),
+            torn_down: false,
+        })
+    }
+
+    /// The work dir.
+    pub fn workdir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn claim_name(&mut self, kind: &str, name: &str) -> Result<()> {
+        valid_name(kind, name)?;
+        if !self.names.insert(name.to_owned()) {
+            return Err(Error::Script(format!(
+                "the name `{name}` is already taken by another CA or certificate in this run"
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- PKI -------------------------------------------------------------------------------
+
+    /// `ca(name, opts)`.
+    pub fn create_ca(&mut self, name: &str, spec: &CaSpec) -> Result<Rc<Ca>> {
+        self.claim_name("CA", name)?;
+        let ca = Ca::create(&self.pki_dir, name, spec)?;
+        self.transcript.line(format!(
+            "ca {name}: self-signed CA, {}, valid for {} days",
+            spec.key, spec.days
+        ));
+        Ok(Rc::new(ca))
+    }
+
+    /// `issue(ca, name, opts)`.
+    pub fn issue(&mut self, ca: &Ca, name: &str, spec: &CertSpec) -> Result<Rc<Cert>> {
+        self.claim_name("certificate", name)?;
+        let cert = ca.issue(&self.pki_dir, name, spec)?;
+        self.transcript.line(format!("cert {name}: {}", describe_cert(&cert)));
+        Ok(Rc::new(cert))
+    }
+
+    /// `revoke(ca, cert)`.
+    pub fn revoke(&mut self, ca: &Ca, cert: &Cert) -> Result<()> {
+        let fresh = ca.revoke(cert)?;
+        let what = if fresh { "revoked" } else { "was already revoked" };
+        self.transcript
+            .line(format!("revoke {}: {what} by {}, CRL now lists {}", cert.name, ca.name, ca.revoked_count()));
+        Ok(())
+    }
+
+    /// A line describing a certificate, for `show_cert`.
+    pub fn show_cert(&mut self, cert: &Cert) {
+        self.transcript.line(format!("show {}: {}", cert.name, describe_cert(cert)));
+    }
+
+    // ---- Clusters and members --------------------------------------------------------------
+
+    /// `cluster(names, opts)`: plans members and ports; starts nothing.
+    pub fn plan_cluster(&mut self, spec: ClusterSpec) -> Result<ClusterId> {
+        if spec.names.is_empty() {
+            return Err(Error::Script("a cluster needs at least one member name".into()));
+        }
+        let mut seen = HashSet::new();
+        for n in &spec.names {
+            valid_name("member", n)?;
+            if !seen.insert(n) {
+                return Err(Error::Script(format!("member name `{n}` appears twice")));
+            }
+            if self.clusters.iter().any(|c| c.members.iter().any(|m| &m.name == n)) {
+                return Err(Error::Script(format!("member name `{n}` is already used by another cluster")));
+            }
+        }
+        for (what, ports) in [("client_ports", &spec.client_ports), ("peer_ports", &spec.peer_ports)] {
+            if let Some(p) = ports {
+                if p.len() != spec.names.len() {
+                    return Err(Error::Script(format!(
+                        "{what} has {} ports for {} members",
+                        p.len(),
+                        spec.names.len()
+                    )));
+                }
+            }
+        }
+        if !spec.cert.has_usage(Usage::Server) {
+            return Err(Error::Script(format!(
+                "cluster certificate `{}` lacks the \"server\" usage, so no client could ever connect; \
+                 issue it with usage [\"server\", \"client\"] (to show a member refusing such a certificate, \
+                 give it to one member with spawn_member's `cert` override)",
+                spec.cert.name
+            )));
+        }
+        if spec.peer_cert_auth && !spec.cert.has_usage(Usage::Client) {
+            tracing::warn!(cert = %spec.cert.name, "the cluster certificate lacks the client usage: members will refuse each other as peers");
+        }
+        if spec.election_ms < 5 * spec.heartbeat_ms {
+            return Err(Error::Script(format!(
+                "election_ms ({}) should be at least 5 times heartbeat_ms ({})",
+                spec.election_ms, spec.heartbeat_ms
+            )));
+        }
+        let mut members = Vec::new();
+        for (i, name) in spec.names.iter().enumerate() {
+            let mut reserved = Vec::new();
+            let mut port = |pinned: &Option<Vec<u16>>| -> Result<u16> {
+                match pinned {
+                    Some(p) => Ok(p[i]),
+                    None => {
+                        let (port, l) = reserve_port()?;
+                        reserved.push(l);
+                        Ok(port)
+                    }
+                }
+            };
+            let client_port = port(&spec.client_ports)?;
+            let peer_port = port(&spec.peer_ports)?;
+            tracing::info!(member = %name, client_port, peer_port, "planned member");
+            members.push(MemberSlot {
+                name: name.clone(),
+                client_port,
+                peer_port,
+                reserved,
+                state: MemberState::Planned,
+                log: MemberLog {
+                    member: name.clone(),
+                    path: self.members_dir.join(format!("{name}.log")),
+                },
+            });
+        }
+        let probe_name = format!("{}-probe", spec.token);
+        let probe = spec.ca.issue(
+            &self.pki_dir,
+            &probe_name,
+            &CertSpec {
+                cn: "etcdscript-probe".into(),
+                sans: vec![spec.host.clone(), "127.0.0.1".into()],
+                usage: vec![Usage::Client],
+                not_before_days: None,
+                not_after_days: 1,
+                key: crate::pki::KeyKind::EcP256,
+            },
+        )?;
+        let mut words = vec![
+            format!("cluster {}: members {}", spec.token, spec.names.join(", ")),
+            format!("cert {}, CA {}", spec.cert.name, spec.ca.name),
+            if spec.client_cert_auth {
+                "clients must present a certificate".into()
+            } else {
+                "client certificates optional".into()
+            },
+            if spec.peer_cert_auth {
+                "peers must present a certificate".into()
+            } else {
+                "peer certificates optional".into()
+            },
+        ];
+        if spec.client_ports.is_some() || spec.peer_ports.is_some() {
+            let show = |p: &Option<Vec<u16>>| {
+                p.as_ref()
+                    .map(|v| v.iter().map(u16::to_string).collect::<Vec<_>>().join("/"))
+                    .unwrap_or_else(|| "free".into())
+            };
+            words.push(format!(
+                "client ports {}, peer ports {}",
+                show(&spec.client_ports),
+                show(&spec.peer_ports)
+            ));
+        }
+        if spec.client_crl {
+            words.push(format!("client CRL from {}", spec.ca.name));
+        }
+        if spec.peer_crl {
+            words.push(format!("peer CRL from {}", spec.ca.name));
+        }
+        self.transcript.line(words.join("; "));
+        self.clusters.push(ClusterState { spec, members, probe });
+        Ok(ClusterId(self.clusters.len() - 1))
+    }
+
+    fn cluster(&self, id: ClusterId) -> &ClusterState {
+        &self.clusters[id.0]
+    }
+
+    /// A member of a cluster by name.
+    pub fn member(&self, id: ClusterId, name: &str) -> Result<MemberId> {
+        let c = self.cluster(id);
+        c.members
+            .iter()
+            .position(|m| m.name == name)
+            .map(|index| MemberId { cluster: id, index })
+            .ok_or_else(|| {
+                Error::Script(format!(
+                    "cluster {} has no member `{name}`; its members are {}",
+                    c.spec.token,
+                    c.spec.names.join(", ")
+                ))
+            })
+    }
+
+    /// The members of a cluster, in plan order.
+    pub fn members(&self, id: ClusterId) -> Vec<MemberId> {
+        (0..self.cluster(id).members.len())
+            .map(|index| MemberId { cluster: id, index })
+            .collect()
+    }
+
+    /// A member's name.
+    pub fn member_name(&self, m: MemberId) -> String {
+        self.slot(m).name.clone()
+    }
+
+    /// A member's client URL (runtime-chosen: keep it out of the transcript).
+    pub fn client_url(&self, m: MemberId) -> String {
+        let c = self.cluster(m.cluster);
+        format!("https://{}:{}", c.spec.host, self.slot(m).client_port)
+    }
+
+    /// A cluster's name (its token).
+    pub fn cluster_name(&self, id: ClusterId) -> String {
+        self.cluster(id).spec.token.clone()
+    }
+
+    fn slot(&self, m: MemberId) -> &MemberSlot {
+        &self.clusters[m.cluster.0].members[m.index]
+    }
+
+    fn slot_mut(&mut self, m: MemberId) -> &mut MemberSlot {
+        &mut self.clusters[m.cluster.0].members[m.index]
+    }
+
+    fn etcd_bin(&mut self) -> Result<PathBuf> {
+        if let Some(b) = &self.etcd_bin {
+            return Ok(b.clone());
+        }
+        let b = find_etcd(self.etcd_flag.as_deref())?;
+        tracing::info!(etcd = %b.display(), "etcd binary");
+        self.etcd_bin = Some(b.clone());
+        Ok(b)
+    }
+
+    fn member_args(&self, m: MemberId, over: &MemberOverrides) -> Vec<String> {
+        let c = self.cluster(m.cluster);
+        let s = &c.spec;
+        let slot = self.slot(m);
+        let cert = over.cert.as_deref().unwrap_or(&s.cert);
+        let ca = over.ca.as_deref().unwrap_or(&s.ca);
+        let p = |p: &Path| p.display().to_string();
+        let initial: Vec<String> = c
+            .members
+            .iter()
+            .map(|o| format!("{}=https://{}:{}", o.name, s.host, o.peer_port))
+            .collect();
+        let mut a: Vec<String> = vec![
+            "--name".into(),
+            slot.name.clone(),
+            "--data-dir".into(),
+            p(&self.members_dir.join(format!("{}.etcd", slot.name))),
+            "--logger".into(),
+            "zap".into(),
+            "--log-outputs".into(),
+            "stderr".into(),
+            "--listen-client-urls".into(),
+            format!("https://127.0.0.1:{}", slot.client_port),
+            "--advertise-client-urls".into(),
+            format!("https://{}:{}", s.host, slot.client_port),
+            "--listen-peer-urls".into(),
+            format!("https://127.0.0.1:{}", slot.peer_port),
+            "--initial-advertise-peer-urls".into(),
+            format!("https://{}:{}", s.host, slot.peer_port),
+            "--initial-cluster".into(),
+            initial.join(","),
+            "--initial-cluster-token".into(),
+            s.token.clone(),
+            "--initial-cluster-state".into(),
+            "new".into(),
+            "--heartbeat-interval".into(),
+            s.heartbeat_ms.to_string(),
+            "--election-timeout".into(),
+            s.election_ms.to_string(),
+            "--cert-file".into(),
+            p(&cert.cert_path),
+            "--key-file".into(),
+            p(&cert.key_path),
+            "--trusted-ca-file".into(),
+            p(&ca.cert_path),
+            "--peer-cert-file".into(),
+            p(&cert.cert_path),
+            "--peer-key-file".into(),
+            p(&cert.key_path),
+            "--peer-trusted-ca-file".into(),
+            p(&ca.cert_path),
+        ];
+        if s.client_cert_auth {
+            a.push("--client-cert-auth".into());
+        }
+        if s.peer_cert_auth {
+            a.push("--peer-client-cert-auth".into());
+        }
+        if s.client_crl {
+            a.extend(["--client-crl-file".into(), p(&s.ca.crl_path)]);
+        }
+        if s.peer_crl {
+            a.extend(["--peer-crl-file".into(), p(&s.ca.crl_path)]);
+        }
+        a.extend(s.args.iter().cloned());
+        a.extend(over.args.iter().cloned());
+        a
+    }
+
+    /// `spawn_member(cluster, name, overrides)`: starts one member and returns once it serves its
+    /// peer port (or fails, quoting its log).
+    pub fn spawn_member(&mut self, m: MemberId, over: &MemberOverrides) -> OpResult<()> {
+        let bin = self.etcd_bin()?;
+        let name = self.member_name(m);
+        if matches!(self.slot(m).state, MemberState::Running(_)) {
+            return Err(Error::Script(format!("member {name} is already running")).into());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let args = self.member_args(m, over);
+            tracing::debug!(member = %name, ?args, "starting etcd");
+            let log = self.slot(m).log.clone();
+            let mark = log.mark();
+            // Let go of the reserved ports at the last moment.
+            self.slot_mut(m).reserved.clear();
+            let proc = EtcdProcess::spawn(&bin, &args, &log.path)?;
+            let pid = proc.pid();
+            lifecycle::register_pid(pid);
+            tracing::info!(member = %name, pid, "started etcd");
+            self.slot_mut(m).state = MemberState::Running(proc);
+            match self.wait_serving(m, mark) {
+                Ok(()) => break,
+                Err(e) => {
+                    let port_lost = log.contains_since(mark, "address already in use").0;
+                    let c = self.cluster(m.cluster);
+                    let may_repick = port_lost
+                        && attempt <= limits::PORT_RETRIES
+                        && c.spec.client_ports.is_none()
+                        && c.spec.peer_ports.is_none()
+                        && !c.members.iter().any(|o| matches!(o.state, MemberState::Running(_)));
+                    if !may_repick {
+                        return Err(e.into());
+                    }
+                    tracing::info!(member = %name, "a port was taken before etcd could bind it; picking new ports");
+                    self.repick_ports(m.cluster)?;
+                }
+            }
+        }
+        let mut line = format!("start {name}");
+        let mut extra = Vec::new();
+        if let Some(c) = &over.cert {
+            extra.push(format!("cert {}", c.name));
+        }
+        if let Some(ca) = &over.ca {
+            extra.push(format!("CA {}", ca.name));
+        }
+        if !over.args.is_empty() {
+            extra.push(format!("args {}", over.args.join(" ")));
+        }
+        if !extra.is_empty() {
+            line.push_str(&format!(" ({})", extra.join(", ")));
+        }
+        line.push_str(": serving");
+        self.transcript.line(line);
+        Ok(())
+    }
+
+    fn repick_ports(&mut self, id: ClusterId) -> Result<()> {
+        for slot in &mut self.clusters[id.0].members {
+            let (cp, cl) = reserve_port()?;
+            let (pp, pl) = reserve_port()?;
+            slot.client_port = cp;
+            slot.peer_port = pp;
+            slot.reserved = vec![cl, pl];
+        }
+        Ok(())
+    }
+
+    /// Waits for "serving peer traffic" in the member's log, bounded; fails if etcd exits first.
+    fn wait_serving(&mut self, m: MemberId, mark: u64) -> Result<()> {
+        let deadline = Instant::now() + limits::MEMBER_START_TIMEOUT;
+        let log = self.slot(m).log.clone();
+        let mut offset = mark;
+        loop {
+            let (found, end) = log.contains_since(offset, "\"msg\":\"serving peer traffic\"");
+            if found {
+                return Ok(());
+            }
+            offset = end;
+            if let Some(status) = self.exit_status(m) {
+                self.slot_mut(m).state = MemberState::Stopped;
+                return Err(Error::Environment(format!(
+                    "member {} exited ({status}) while starting: {}\n{}",
+                    log.member,
+                    log.last_error().unwrap_or_else(|| "it wrote no log".into()),
+                    self.log_tail_note(&log)
+                )));
+            }
+            if Instant::now() >= deadline {
+                self.kill_slot(m);
+                return Err(Error::Environment(format!(
+                    "member {} did not serve its peer port within {:?}; last log lines:\n{}",
+                    log.member,
+                    limits::MEMBER_START_TIMEOUT,
+                    quote_tail(&log)
+                )));
+            }
+            std::thread::sleep(limits::POLL_INTERVAL);
+        }
+    }
+
+    fn log_tail_note(&self, log: &MemberLog) -> String {
+        format!("last log lines of {}:\n{}", log.member, quote_tail(log))
+    }
+
+    fn exit_status(&mut self, m: MemberId) -> Option<std::process::ExitStatus> {
+        match &mut self.slot_mut(m).state {
+            MemberState::Running(p) => {
+                let s = p.exit_status();
+                if let Some(s) = s {
+                    lifecycle::unregister_pid(p.pid());
+                    return Some(s);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn kill_slot(&mut self, m: MemberId) -> bool {
+        let slot = self.slot_mut(m);
+        if let MemberState::Running(p) = &mut slot.state {
+            p.kill();
+            lifecycle::unregister_pid(p.pid());
+            slot.state = MemberState::Stopped;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `kill_member(member)`: SIGKILL.
+    pub fn kill_member(&mut self, m: MemberId) -> Result<()> {
+        let name = self.member_name(m);
+        if !self.kill_slot(m) {
+            return Err(Error::Script(format!("member {name} is not running")));
+        }
+        self.drop_clients(&name);
+        self.transcript.line(format!("kill {name}: killed"));
+        Ok(())
+    }
+
+    /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`].
+    pub fn stop_member(&mut self, m: MemberId) -> Result<()> {
+        let name = self.member_name(m);
+        let slot = self.slot_mut(m);
+        let MemberState::Running(p) = &mut slot.state else {
+            return Err(Error::Script(format!("member {name} is not running")));
+        };
+        let graceful = p.stop(limits::STOP_GRACE);
+        lifecycle::unregister_pid(p.pid());
+        slot.state = MemberState::Stopped;
+        self.drop_clients(&name);
+        self.transcript.line(if graceful {
+            format!("stop {name}: stopped")
+        } else {
+            format!("stop {name}: killed after {:?} without exiting", limits::STOP_GRACE)
+        });
+        Ok(())
+    }
+
+    fn drop_clients(&mut self, member: &str) {
+        let prefix = format!("{member}|");
+        self.clients.retain(|k, _| !k.starts_with(&prefix));
+    }
+
+    /// Checks that a member still runs; says which and why if not.
+    fn ensure_running(&mut self, m: MemberId) -> Result<()> {
+        let name = self.member_name(m);
+        match self.slot(m).state {
+            MemberState::Planned => return Err(Error::Script(format!("member {name} has not been started"))),
+            MemberState::Stopped => return Err(Error::Script(format!("member {name} has been stopped"))),
+            MemberState::Running(_) => {}
+        }
+        if let Some(status) = self.exit_status(m) {
+            self.slot_mut(m).state = MemberState::Stopped;
+            let log = self.slot(m).log.clone();
+            return Err(Error::Environment(format!(
+                "member {name} is no longer running ({status}); its last word: {}",
+                log.last_error().unwrap_or_else(|| "none".into())
+            )));
+        }
+        Ok(())
+    }
+
+    fn running_members(&mut self, id: ClusterId) -> Vec<MemberId> {
+        self.members(id)
+            .into_iter()
+            .filter(|&m| matches!(self.slot(m).state, MemberState::Running(_)))
+            .collect()
+    }
+
+    /// `wait_healthy(target)`: every running member of the target answers a linearizable read.
+    pub fn wait_healthy(&mut self, target: Target) -> OpResult<()> {
+        let (cluster, members) = match target {
+            Target::Member(m) => {
+                self.ensure_running(m)?;
+                (m.cluster, vec![m])
+            }
+            Target::Cluster(c) => (c, self.running_members(c)),
+        };
+        let names: Vec<String> = members.iter().map(|&m| self.member_name(m)).collect();
+        let op = format!("wait healthy {}", names.join(", "));
+        if members.is_empty() {
+            return Err(Error::Script(format!("{op}: no member of cluster {} is running", self.cluster_name(cluster))).into());
+        }
+        let started = Instant::now();
+        let marks: Vec<(MemberLog, u64)> = members.iter().map(|&m| (self.slot(m).log.clone(), 0)).collect();
+        let mut pending = members.clone();
+        let mut first_rejection: Option<(Instant, Rejection)> = None;
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for m in pending {
+                self.ensure_running(m)?;
+                if !self.probe(m) {
+                    still.push(m);
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            // A member that logs a refusal while the cluster is not healthy is why it is not:
+            // say so soon instead of waiting out the whole bound.
+            if first_rejection.is_none() {
+                first_rejection = marks
+                    .iter()
+                    .find_map(|(log, mark)| log.rejection_since(*mark).0)
+                    .map(|r| (Instant::now(), r));
+            }
+            if let Some((seen, r)) = &first_rejection {
+                if seen.elapsed() >= limits::REJECTION_PATIENCE {
+                    return Err(Fault::Rejected { op, rejection: r.clone() });
+                }
+            }
+            if started.elapsed() >= limits::HEALTH_TIMEOUT {
+                let tails: Vec<String> = pending
+                    .iter()
+                    .map(|&m| {
+                        let log = &self.slot(m).log;
+                        format!("{}: {}", log.member, log.last_error().unwrap_or_else(|| "no log".into()))
+                    })
+                    .collect();
+                tracing::warn!("not healthy: {}", tails.join("; "));
+                return Err(Fault::Rejected {
+                    op,
+                    rejection: Rejection {
+                        class: Class::Timeout,
+                        witness: Witness::Client,
+                        detail: format!("not healthy within {:?}: {}", limits::HEALTH_TIMEOUT, tails.join("; ")),
+                    },
+                });
+            }
+            std::thread::sleep(limits::POLL_INTERVAL);
+        }
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "healthy");
+        self.transcript.line(format!("{op}: healthy"));
+        Ok(())
+    }
+
+    /// One health probe of one member with the cluster's probe certificate.
+    fn probe(&mut self, m: MemberId) -> bool {
+        let c = self.cluster(m.cluster);
+        let tls = ClientTls {
+            trust_pem: fs::read_to_string(&c.spec.ca.cert_path).ok(),
+            identity_pem: Some((
+                fs::read_to_string(&c.probe.cert_path).unwrap_or_default(),
+                fs::read_to_string(&c.probe.key_path).unwrap_or_default(),
+            )),
+            server_name: c.spec.host.clone(),
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port));
+        let key = format!("{}|probe", self.member_name(m));
+        let cached = self.clients.get(&key).cloned();
+        let result = self.rt.block_on(async {
+            tokio::time::timeout(limits::PROBE_CALL_TIMEOUT, async {
+                let mut client = match cached {
+                    Some(c) => c,
+                    None => client::connect(addr, &tls, &Default::default()).await?,
+                };
+                match client.get("health", None).await {
+                    Ok(_) => Ok(client),
+                    // With auth on, the probe is no user: an answer all the same.
+                    Err(e) => {
+                        let msg = client::error_chain(&e);
+                        if msg.contains("permission denied") || msg.contains("user name") {
+                            Ok(client)
+                        } else {
+                            Err(msg)
+                        }
+                    }
+                }
+            })
+            .await
+        });
+        match result {
+            Ok(Ok(client)) => {
+                self.clients.insert(key, client);
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::trace!(member = %self.member_name(m), error = %e, "probe failed");
+                self.clients.remove(&key);
+                false
+            }
+            Err(_) => {
+                self.clients.remove(&key);
+                false
+            }
+        }
+    }
+
+    // ---- Client operations -----------------------------------------------------------------
+
+    fn resolve(&mut self, target: Target) -> Result<MemberId> {
+        match target {
+            Target::Member(m) => {
+                self.ensure_running(m)?;
+                Ok(m)
+            }
+            Target::Cluster(c) => self.running_members(c).into_iter().next().ok_or_else(|| {
+                Error::Script(format!("no member of cluster {} is running", self.cluster_name(c)))
+            }),
+        }
+    }
+
+    fn client_tls(&self, m: MemberId, id: &IdentitySpec) -> Result<ClientTls> {
+        let c = self.cluster(m.cluster);
+        let read = |p: &Path| fs::read_to_string(p).map_err(Error::io(format!("failed to read {}", p.display())));
+        let trust_path = id.trust.as_ref().map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
+        Ok(ClientTls {
+            trust_pem: if id.plaintext { None } else { Some(read(trust_path)?) },
+            identity_pem: match &id.cert {
+                Some(cert) if !id.plaintext => Some((read(&cert.cert_path)?, read(&cert.key_path)?)),
+                _ => None,
+            },
+            server_name: id.server_name.clone().unwrap_or_else(|| c.spec.host.clone()),
+        })
+    }
+
+    /// Runs one client call against `target` as `id`, bounded and attributed.
+    fn call<T, F>(&mut self, target: Target, id: &IdentitySpec, op: String, f: F) -> OpResult<T>
+    where
+        F: for<'a> FnOnce(
+            &'a mut etcd_client::Client,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, etcd_client::Error>> + 'a>>,
+    {
+        let m = self.resolve(target)?;
+        let tls = self.client_tls(m, id)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port));
+        let key = format!("{}|{}", self.member_name(m), id.cache_key());
+        let cached = self.clients.remove(&key);
+        let logs = vec![self.slot(m).log.clone()];
+        let started = Instant::now();
+        let result = self.rt.block_on(client::attributed(&logs, |ports| async move {
+            let mut client = match cached {
+                Some(c) => c,
+                None => client::connect(addr, &tls, &ports).await?,
+            };
+            let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
+            Ok((value, client))
+        }));
+        match result {
+            Ok((value, client)) => {
+                self.clients.insert(key, client);
+                Ok(value)
+            }
+            Err(rejection) => {
+                tracing::info!(
+                    op = %op,
+                    class = %rejection.class,
+                    detail = %rejection.detail,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "rejected"
+                );
+                Err(Fault::Rejected { op, rejection })
+            }
+        }
+    }
+
+    fn target_name(&self, target: Target) -> String {
+        match target {
+            Target::Member(m) => self.member_name(m),
+            Target::Cluster(c) => self.cluster_name(c),
+        }
+    }
+
+    /// `kv_set(target, key, value, identity)`.
+    pub fn kv_set(&mut self, target: Target, key: &str, value: &str, id: &IdentitySpec) -> OpResult<()> {
+        let op = format!("put {key} = {value} via {} {}", self.target_name(target), id.describe());
+        let (k, v) = (key.to_owned(), value.to_owned());
+        self.call(target, id, op.clone(), move |c| Box::pin(async move { c.put(k, v, None).await.map(|_| ()) }))?;
+        self.transcript.line(format!("{op}: ok"));
+        Ok(())
+    }
+
+    /// `kv_get(target, key, identity)`: the value, or `None` if the key does not exist.
+    pub fn kv_get(&mut self, target: Target, key: &str, id: &IdentitySpec) -> OpResult<Option<String>> {
+        let op = format!("get {key} via {} {}", self.target_name(target), id.describe());
+        let k = key.to_owned();
+        let value = self.call(target, id, op.clone(), move |c| {
+            Box::pin(async move {
+                let r = c.get(k, None).await?;
+                Ok(r.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+            })
+        })?;
+        match &value {
+            Some(v) => self.transcript.line(format!("{op}: {v}")),
+            None => self.transcript.line(format!("{op}: (no such key)")),
+        }
+        Ok(value)
+    }
+
+    // ---- Teardown --------------------------------------------------------------------------
+
+    /// Kills every member still running and removes the work dir unless kept. Idempotent.
+    pub fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        self.clients.clear();
+        let mut killed = Vec::new();
+        for ci in 0..self.clusters.len() {
+            for index in 0..self.clusters[ci].members.len() {
+                let m = MemberId { cluster: ClusterId(ci), index };
+                if self.kill_slot(m) {
+                    killed.push(self.member_name(m));
+                }
+            }
+        }
+        if !killed.is_empty() {
+            self.transcript.line(format!("teardown: killed {}", killed.join(", ")));
+        }
+        if self.keep {
+            eprintln!("work dir kept: {}", self.dir.display());
+        } else if let Err(e) = fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the work dir");
+        }
+        lifecycle::unregister_workdir();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+fn quote_tail(log: &MemberLog) -> String {
+    log.tail(limits::LOG_TAIL_LINES)
+        .iter()
+        .map(|l| format!("    {}", crate::etcd::log::summarize_line(l)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A certificate in a line: subject, SANs, usages, issuer, key and validity relative to now.
+pub fn describe_cert(cert: &Cert) -> String {
+    let mut s = format!("CN={}", cert.cn);
+    if !cert.sans.is_empty() {
+        s.push_str(&format!(", SANs {}", cert.sans.join(" ")));
+    }
+    let usage: Vec<&str> = cert.usage.iter().map(|u| u.name()).collect();
+    s.push_str(&format!(
+        ", usage {}, signed by {}, {}, {}",
+        usage.join("+"),
+        cert.issuer,
+        cert.key_kind,
+        cert.validity()
+    ));
+    s
+}

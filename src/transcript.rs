@@ -1,0 +1,31 @@
+//! The transcript: the only writer of stdout. A line per step, in the script's own words and
+//! names; never what the runtime chose (ports, paths, serials, IDs, times), which goes to the log.
+
+use std::io::Write;
+
+/// Writes transcript lines and counts the checks that held.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    checks: usize,
+}
+
+impl Transcript {
+    /// Writes one line, flushed at once so that an interrupted run shows how far it got.
+    pub fn line(&mut self, text: impl AsRef<str>) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (a pipe to `head`) must not turn into a failure of the run.
+        let _ = writeln!(out, "{}", text.as_ref());
+        let _ = out.flush();
+    }
+
+    /// Writes the line of a check that held, and counts it.
+    pub fn check(&mut self, text: impl AsRef<str>) {
+        self.checks += 1;
+        self.line(text);
+    }
+
+    /// How many checks held.
+    pub fn checks(&self) -> usize {
+        self.checks
+    }
+}
