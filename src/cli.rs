@@ -95,7 +95,11 @@ fn execute(command: Command) -> Result<()> {
             timeout,
         } => {
             let src = Source::read(&script)?;
-            let opts = RunOptions { etcd, workdir, keep };
+            let opts = RunOptions {
+                etcd,
+                workdir,
+                keep,
+            };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }
         Command::Check { scripts } => {

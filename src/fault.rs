@@ -22,7 +22,9 @@ impl From<Error> for Fault {
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Fault::Rejected { op, rejection } => write!(f, "{op}: rejected: {}", rejection.summary()),
+            Fault::Rejected { op, rejection } => {
+                write!(f, "{op}: rejected: {}", rejection.summary())
+            }
             Fault::Fatal(e) => write!(f, "{e}"),
         }
     }

@@ -125,7 +125,11 @@ pub fn owner_stamp(pid: u32) -> Option<String> {
 
 /// Whether the run that wrote `stamp` is still alive.
 fn owner_alive(stamp: &str) -> bool {
-    let Some(pid) = stamp.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()) else {
+    let Some(pid) = stamp
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
         return false;
     };
     owner_stamp(pid).as_deref() == Some(stamp.trim())

@@ -46,11 +46,15 @@ impl KeyKind {
 
     fn generate(self) -> Result<KeyPair> {
         match self {
-            KeyKind::EcP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki_err),
+            KeyKind::EcP256 => {
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki_err)
+            }
             KeyKind::Rsa2048 => {
                 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-                let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                    .map_err(|e| Error::Environment(format!("failed to generate an RSA key: {e}")))?;
+                let key =
+                    rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| {
+                        Error::Environment(format!("failed to generate an RSA key: {e}"))
+                    })?;
                 let pem = key
                     .to_pkcs8_pem(LineEnding::LF)
                     .map_err(|e| Error::Environment(format!("failed to encode an RSA key: {e}")))?;
@@ -143,7 +147,9 @@ pub struct Ca {
 
 impl fmt::Debug for Ca {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ca").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Ca")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -357,9 +363,11 @@ fn san(cert: &str, s: &str) -> Result<SanType> {
     if let Ok(ip) = s.parse() {
         return Ok(SanType::IpAddress(ip));
     }
-    s.try_into()
-        .map(SanType::DnsName)
-        .map_err(|_| Error::Script(format!("certificate `{cert}`: `{s}` is not a DNS name or IP address")))
+    s.try_into().map(SanType::DnsName).map_err(|_| {
+        Error::Script(format!(
+            "certificate `{cert}`: `{s}` is not a DNS name or IP address"
+        ))
+    })
 }
 
 fn read_serial(der: &[u8]) -> Result<Vec<u8>> {
@@ -394,10 +402,17 @@ fn plural(n: i64) -> String {
 }
 
 /// Rounds to whole days so that the seconds a run takes never change the words.
-fn relative_validity(not_before: OffsetDateTime, not_after: OffsetDateTime, now: OffsetDateTime) -> String {
+fn relative_validity(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    now: OffsetDateTime,
+) -> String {
     let round = |d: Duration| (d.as_seconds_f64() / 86_400.0).round() as i64;
     if now < not_before {
-        format!("not valid for {} yet", plural(round(not_before - now).max(1)))
+        format!(
+            "not valid for {} yet",
+            plural(round(not_before - now).max(1))
+        )
     } else if now >= not_after {
         format!("expired {} ago", plural(round(now - not_after).max(1)))
     } else {
@@ -412,7 +427,8 @@ mod tests {
     #[test]
     fn validity_reads_in_days() {
         let now = OffsetDateTime::now_utc();
-        let words = |b: i64, a: i64| relative_validity(now + days(b) - BACKDATE, now + days(a), now);
+        let words =
+            |b: i64, a: i64| relative_validity(now + days(b) - BACKDATE, now + days(a), now);
         assert_eq!(words(0, 365), "valid for 365 days");
         assert_eq!(words(-10, -1), "expired 1 day ago");
         assert_eq!(words(2, 30), "not valid for 2 days yet");

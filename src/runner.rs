@@ -76,13 +76,20 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     let mut transcript = crate::transcript::Transcript::default();
     match result {
         Ok(()) => {
-            transcript.line(format!("ok: {checks} check{} held", if checks == 1 { "" } else { "s" }));
+            transcript.line(format!(
+                "ok: {checks} check{} held",
+                if checks == 1 { "" } else { "s" }
+            ));
             Ok(())
         }
         Err(e) => {
             let err = judge(src, &e, timeout);
             let headline = err.to_string();
-            let first = headline.lines().next().unwrap_or("").trim_start_matches("error: ");
+            let first = headline
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
             transcript.line(format!("FAILED: {first}"));
             Err(err)
         }
@@ -92,7 +99,8 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
 /// The innermost position of an error: where in the script it happened, even inside a closure.
 fn innermost(e: &EvalAltResult) -> (&EvalAltResult, Position) {
     match e {
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, pos) | EvalAltResult::ErrorInModule(_, inner, pos) => {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, pos)
+        | EvalAltResult::ErrorInModule(_, inner, pos) => {
             let (e2, p2) = innermost(inner);
             (e2, if p2.is_none() { *pos } else { p2 })
         }
@@ -107,7 +115,9 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
         return match fault.as_ref() {
             Fault::Rejected { op, rejection } => {
                 tracing::info!(detail = %rejection.detail, "rejection");
-                Error::CheckFailed(src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())))
+                Error::CheckFailed(
+                    src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())),
+                )
             }
             Fault::Fatal(err) => {
                 let located = src.locate(pos, &err.to_string());
@@ -121,14 +131,20 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
         };
     }
     match inner {
-        EvalAltResult::ErrorTerminated(..) => {
-            Error::Timeout(src.locate(pos, &format!("the run went past --timeout ({}s)", timeout.as_secs())))
-        }
+        EvalAltResult::ErrorTerminated(..) => Error::Timeout(src.locate(
+            pos,
+            &format!("the run went past --timeout ({}s)", timeout.as_secs()),
+        )),
         EvalAltResult::ErrorTooManyOperations(..) => Error::Timeout(src.locate(
             pos,
-            &format!("the script went past {} operations: an endless loop?", engine::MAX_OPERATIONS),
+            &format!(
+                "the script went past {} operations: an endless loop?",
+                engine::MAX_OPERATIONS
+            ),
         )),
-        EvalAltResult::ErrorFunctionNotFound(sig, _) => Error::Script(src.locate(pos, &not_found(sig))),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
+            Error::Script(src.locate(pos, &not_found(sig)))
+        }
         other => Error::Script(src.locate(pos, &other.to_string())),
     }
 }
@@ -148,6 +164,9 @@ fn not_found(sig: &str) -> String {
     if known.is_empty() {
         format!("no function {sig}; `etcdscript api` lists the primitives")
     } else {
-        format!("no function {sig}; {name} takes:\n    {}", known.join("\n    "))
+        format!(
+            "no function {sig}; {name} takes:\n    {}",
+            known.join("\n    ")
+        )
     }
 }

@@ -24,7 +24,10 @@ pub type Shared = Rc<RefCell<Option<Session>>>;
 
 /// A Rhai error carrying a [`Fault`], so that `expect_error` and the runner can read it back.
 pub fn fault_to_rhai(f: Fault) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(Rc::new(f)), Position::NONE))
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(Rc::new(f)),
+        Position::NONE,
+    ))
 }
 
 /// A Rhai error for a script mistake found by a primitive.
@@ -36,9 +39,8 @@ pub fn script_err(msg: impl Into<String>) -> Box<EvalAltResult> {
 pub fn find_fault(e: &EvalAltResult) -> Option<Rc<Fault>> {
     match e {
         EvalAltResult::ErrorRuntime(d, _) => d.clone().try_cast::<Rc<Fault>>(),
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
-            find_fault(inner)
-        }
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => find_fault(inner),
         _ => None,
     }
 }
@@ -49,8 +51,8 @@ pub fn with_session<T>(
     f: impl FnOnce(&mut Session) -> Result<T, Fault>,
 ) -> Result<T, Box<EvalAltResult>> {
     let mut guard = shared.borrow_mut();
-    let session = guard
-        .as_mut()
-        .ok_or_else(|| script_err("this engine only checks scripts; use `etcdscript run` to run one"))?;
+    let session = guard.as_mut().ok_or_else(|| {
+        script_err("this engine only checks scripts; use `etcdscript run` to run one")
+    })?;
     f(session).map_err(fault_to_rhai)
 }

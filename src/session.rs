@@ -3,10 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
+
+use tokio::net::TcpSocket;
 
 use crate::error::{Error, Result};
 use crate::etcd::client::{self, ClientTls};
@@ -116,7 +118,7 @@ struct MemberSlot {
     client_port: u16,
     peer_port: u16,
     /// Held from planning until the member starts, so that no other run picks the same port.
-    reserved: Vec<TcpListener>,
+    reserved: Vec<TcpSocket>,
     state: MemberState,
     log: MemberLog,
 }
@@ -163,16 +165,27 @@ pub struct Session {
     torn_down: bool,
 }
 
-fn reserve_port() -> Result<(u16, TcpListener)> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(Error::io("failed to find a free port"))?;
-    let port = l.local_addr().map_err(Error::io("failed to read a port"))?.port();
-    Ok((port, l))
+/// Picks a free loopback port and holds it: bound, so that no other run is given it, but not
+/// listening, so that a member dialing it before its owner starts is refused at once instead of
+/// hanging in a handshake nobody answers (etcd waits a second per such peer at bootstrap).
+fn reserve_port() -> Result<(u16, TcpSocket)> {
+    let socket = TcpSocket::new_v4().map_err(Error::io("failed to open a socket"))?;
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(Error::io("failed to find a free port"))?;
+    let port = socket
+        .local_addr()
+        .map_err(Error::io("failed to read a port"))?
+        .port();
+    Ok((port, socket))
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with('.');
     if ok {
         Ok(())
@@ -188,13 +201,18 @@ impl Session {
     pub fn new(opts: &RunOptions) -> Result<Session> {
         let dir = match &opts.workdir {
             Some(dir) => {
-                if dir.exists() && fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+                if dir.exists()
+                    && fs::read_dir(dir)
+                        .map(|mut d| d.next().is_some())
+                        .unwrap_or(true)
+                {
                     return Err(Error::Environment(format!(
                         "work dir {} exists and is not empty; give a new or empty directory",
                         dir.display()
                     )));
                 }
-                fs::create_dir_all(dir).map_err(Error::io(format!("failed to create {}", dir.display())))?;
+                fs::create_dir_all(dir)
+                    .map_err(Error::io(format!("failed to create {}", dir.display())))?;
                 dir.clone()
             }
             None => {
@@ -216,12 +234,14 @@ impl Session {
             .map_err(Error::io(format!("failed to restrict {}", dir.display())))?;
         lifecycle::register_workdir(&dir, opts.keep);
         if let Some(stamp) = lifecycle::owner_stamp(std::process::id()) {
-            fs::write(dir.join(lifecycle::OWNER_FILE), stamp).map_err(Error::io("failed to write the owner file"))?;
+            fs::write(dir.join(lifecycle::OWNER_FILE), stamp)
+                .map_err(Error::io("failed to write the owner file"))?;
         }
         let pki_dir = dir.join("pki");
         let members_dir = dir.join("members");
         for d in [&pki_dir, &members_dir] {
-            fs::create_dir_all(d).map_err(Error::io(format!("failed to create {}", d.display())))?;
+            fs::create_dir_all(d)
+                .map_err(Error::io(format!("failed to create {}", d.display())))?;
         }
         tracing::info!(workdir = %dir.display(), "work dir");
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -276,22 +296,32 @@ impl Session {
     pub fn issue(&mut self, ca: &Ca, name: &str, spec: &CertSpec) -> Result<Rc<Cert>> {
         self.claim_name("certificate", name)?;
         let cert = ca.issue(&self.pki_dir, name, spec)?;
-        self.transcript.line(format!("cert {name}: {}", describe_cert(&cert)));
+        self.transcript
+            .line(format!("cert {name}: {}", describe_cert(&cert)));
         Ok(Rc::new(cert))
     }
 
     /// `revoke(ca, cert)`.
     pub fn revoke(&mut self, ca: &Ca, cert: &Cert) -> Result<()> {
         let fresh = ca.revoke(cert)?;
-        let what = if fresh { "revoked" } else { "was already revoked" };
-        self.transcript
-            .line(format!("revoke {}: {what} by {}, CRL now lists {}", cert.name, ca.name, ca.revoked_count()));
+        let what = if fresh {
+            "revoked"
+        } else {
+            "was already revoked"
+        };
+        self.transcript.line(format!(
+            "revoke {}: {what} by {}, CRL now lists {}",
+            cert.name,
+            ca.name,
+            ca.revoked_count()
+        ));
         Ok(())
     }
 
     /// A line describing a certificate, for `show_cert`.
     pub fn show_cert(&mut self, cert: &Cert) {
-        self.transcript.line(format!("show {}: {}", cert.name, describe_cert(cert)));
+        self.transcript
+            .line(format!("show {}: {}", cert.name, describe_cert(cert)));
     }
 
     // ---- Clusters and members --------------------------------------------------------------
@@ -299,7 +329,9 @@ impl Session {
     /// `cluster(names, opts)`: plans members and ports; starts nothing.
     pub fn plan_cluster(&mut self, spec: ClusterSpec) -> Result<ClusterId> {
         if spec.names.is_empty() {
-            return Err(Error::Script("a cluster needs at least one member name".into()));
+            return Err(Error::Script(
+                "a cluster needs at least one member name".into(),
+            ));
         }
         let mut seen = HashSet::new();
         for n in &spec.names {
@@ -307,11 +339,20 @@ impl Session {
             if !seen.insert(n) {
                 return Err(Error::Script(format!("member name `{n}` appears twice")));
             }
-            if self.clusters.iter().any(|c| c.members.iter().any(|m| &m.name == n)) {
-                return Err(Error::Script(format!("member name `{n}` is already used by another cluster")));
+            if self
+                .clusters
+                .iter()
+                .any(|c| c.members.iter().any(|m| &m.name == n))
+            {
+                return Err(Error::Script(format!(
+                    "member name `{n}` is already used by another cluster"
+                )));
             }
         }
-        for (what, ports) in [("client_ports", &spec.client_ports), ("peer_ports", &spec.peer_ports)] {
+        for (what, ports) in [
+            ("client_ports", &spec.client_ports),
+            ("peer_ports", &spec.peer_ports),
+        ] {
             if let Some(p) = ports {
                 if p.len() != spec.names.len() {
                     return Err(Error::Script(format!(
@@ -413,7 +454,11 @@ impl Session {
             words.push(format!("peer CRL from {}", spec.ca.name));
         }
         self.transcript.line(words.join("; "));
-        self.clusters.push(ClusterState { spec, members, probe });
+        self.clusters.push(ClusterState {
+            spec,
+            members,
+            probe,
+        });
         Ok(ClusterId(self.clusters.len() - 1))
     }
 
@@ -578,7 +623,10 @@ impl Session {
                         && attempt <= limits::PORT_RETRIES
                         && c.spec.client_ports.is_none()
                         && c.spec.peer_ports.is_none()
-                        && !c.members.iter().any(|o| matches!(o.state, MemberState::Running(_)));
+                        && !c
+                            .members
+                            .iter()
+                            .any(|o| matches!(o.state, MemberState::Running(_)));
                     if !may_repick {
                         return Err(e.into());
                     }
@@ -705,7 +753,10 @@ impl Session {
         self.transcript.line(if graceful {
             format!("stop {name}: stopped")
         } else {
-            format!("stop {name}: killed after {:?} without exiting", limits::STOP_GRACE)
+            format!(
+                "stop {name}: killed after {:?} without exiting",
+                limits::STOP_GRACE
+            )
         });
         Ok(())
     }
@@ -719,8 +770,12 @@ impl Session {
     fn ensure_running(&mut self, m: MemberId) -> Result<()> {
         let name = self.member_name(m);
         match self.slot(m).state {
-            MemberState::Planned => return Err(Error::Script(format!("member {name} has not been started"))),
-            MemberState::Stopped => return Err(Error::Script(format!("member {name} has been stopped"))),
+            MemberState::Planned => {
+                return Err(Error::Script(format!("member {name} has not been started")))
+            }
+            MemberState::Stopped => {
+                return Err(Error::Script(format!("member {name} has been stopped")))
+            }
             MemberState::Running(_) => {}
         }
         if let Some(status) = self.exit_status(m) {
@@ -753,10 +808,17 @@ impl Session {
         let names: Vec<String> = members.iter().map(|&m| self.member_name(m)).collect();
         let op = format!("wait healthy {}", names.join(", "));
         if members.is_empty() {
-            return Err(Error::Script(format!("{op}: no member of cluster {} is running", self.cluster_name(cluster))).into());
+            return Err(Error::Script(format!(
+                "{op}: no member of cluster {} is running",
+                self.cluster_name(cluster)
+            ))
+            .into());
         }
         let started = Instant::now();
-        let marks: Vec<(MemberLog, u64)> = members.iter().map(|&m| (self.slot(m).log.clone(), 0)).collect();
+        let marks: Vec<(MemberLog, u64)> = members
+            .iter()
+            .map(|&m| (self.slot(m).log.clone(), 0))
+            .collect();
         let mut pending = members.clone();
         let mut first_rejection: Option<(Instant, Rejection)> = None;
         while !pending.is_empty() {
@@ -781,7 +843,10 @@ impl Session {
             }
             if let Some((seen, r)) = &first_rejection {
                 if seen.elapsed() >= limits::REJECTION_PATIENCE {
-                    return Err(Fault::Rejected { op, rejection: r.clone() });
+                    return Err(Fault::Rejected {
+                        op,
+                        rejection: r.clone(),
+                    });
                 }
             }
             if started.elapsed() >= limits::HEALTH_TIMEOUT {
@@ -789,7 +854,11 @@ impl Session {
                     .iter()
                     .map(|&m| {
                         let log = &self.slot(m).log;
-                        format!("{}: {}", log.member, log.last_error().unwrap_or_else(|| "no log".into()))
+                        format!(
+                            "{}: {}",
+                            log.member,
+                            log.last_error().unwrap_or_else(|| "no log".into())
+                        )
                     })
                     .collect();
                 tracing::warn!("not healthy: {}", tails.join("; "));
@@ -798,7 +867,11 @@ impl Session {
                     rejection: Rejection {
                         class: Class::Timeout,
                         witness: Witness::Client,
-                        detail: format!("not healthy within {:?}: {}", limits::HEALTH_TIMEOUT, tails.join("; ")),
+                        detail: format!(
+                            "not healthy within {:?}: {}",
+                            limits::HEALTH_TIMEOUT,
+                            tails.join("; ")
+                        ),
                     },
                 });
             }
@@ -870,22 +943,39 @@ impl Session {
                 Ok(m)
             }
             Target::Cluster(c) => self.running_members(c).into_iter().next().ok_or_else(|| {
-                Error::Script(format!("no member of cluster {} is running", self.cluster_name(c)))
+                Error::Script(format!(
+                    "no member of cluster {} is running",
+                    self.cluster_name(c)
+                ))
             }),
         }
     }
 
     fn client_tls(&self, m: MemberId, id: &IdentitySpec) -> Result<ClientTls> {
         let c = self.cluster(m.cluster);
-        let read = |p: &Path| fs::read_to_string(p).map_err(Error::io(format!("failed to read {}", p.display())));
-        let trust_path = id.trust.as_ref().map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
+        let read = |p: &Path| {
+            fs::read_to_string(p).map_err(Error::io(format!("failed to read {}", p.display())))
+        };
+        let trust_path = id
+            .trust
+            .as_ref()
+            .map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
         Ok(ClientTls {
-            trust_pem: if id.plaintext { None } else { Some(read(trust_path)?) },
+            trust_pem: if id.plaintext {
+                None
+            } else {
+                Some(read(trust_path)?)
+            },
             identity_pem: match &id.cert {
-                Some(cert) if !id.plaintext => Some((read(&cert.cert_path)?, read(&cert.key_path)?)),
+                Some(cert) if !id.plaintext => {
+                    Some((read(&cert.cert_path)?, read(&cert.key_path)?))
+                }
                 _ => None,
             },
-            server_name: id.server_name.clone().unwrap_or_else(|| c.spec.host.clone()),
+            server_name: id
+                .server_name
+                .clone()
+                .unwrap_or_else(|| c.spec.host.clone()),
         })
     }
 
@@ -894,7 +984,9 @@ impl Session {
     where
         F: for<'a> FnOnce(
             &'a mut etcd_client::Client,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, etcd_client::Error>> + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, etcd_client::Error>> + 'a>,
+        >,
     {
         let m = self.resolve(target)?;
         let tls = self.client_tls(m, id)?;
@@ -903,14 +995,16 @@ impl Session {
         let cached = self.clients.remove(&key);
         let logs = vec![self.slot(m).log.clone()];
         let started = Instant::now();
-        let result = self.rt.block_on(client::attributed(&logs, |ports| async move {
-            let mut client = match cached {
-                Some(c) => c,
-                None => client::connect(addr, &tls, &ports).await?,
-            };
-            let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
-            Ok((value, client))
-        }));
+        let result = self
+            .rt
+            .block_on(client::attributed(&logs, |ports| async move {
+                let mut client = match cached {
+                    Some(c) => c,
+                    None => client::connect(addr, &tls, &ports).await?,
+                };
+                let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
+                Ok((value, client))
+            }));
         match result {
             Ok((value, client)) => {
                 self.clients.insert(key, client);
@@ -937,22 +1031,45 @@ impl Session {
     }
 
     /// `kv_set(target, key, value, identity)`.
-    pub fn kv_set(&mut self, target: Target, key: &str, value: &str, id: &IdentitySpec) -> OpResult<()> {
-        let op = format!("put {key} = {value} via {} {}", self.target_name(target), id.describe());
+    pub fn kv_set(
+        &mut self,
+        target: Target,
+        key: &str,
+        value: &str,
+        id: &IdentitySpec,
+    ) -> OpResult<()> {
+        let op = format!(
+            "put {key} = {value} via {} {}",
+            self.target_name(target),
+            id.describe()
+        );
         let (k, v) = (key.to_owned(), value.to_owned());
-        self.call(target, id, op.clone(), move |c| Box::pin(async move { c.put(k, v, None).await.map(|_| ()) }))?;
+        self.call(target, id, op.clone(), move |c| {
+            Box::pin(async move { c.put(k, v, None).await.map(|_| ()) })
+        })?;
         self.transcript.line(format!("{op}: ok"));
         Ok(())
     }
 
     /// `kv_get(target, key, identity)`: the value, or `None` if the key does not exist.
-    pub fn kv_get(&mut self, target: Target, key: &str, id: &IdentitySpec) -> OpResult<Option<String>> {
-        let op = format!("get {key} via {} {}", self.target_name(target), id.describe());
+    pub fn kv_get(
+        &mut self,
+        target: Target,
+        key: &str,
+        id: &IdentitySpec,
+    ) -> OpResult<Option<String>> {
+        let op = format!(
+            "get {key} via {} {}",
+            self.target_name(target),
+            id.describe()
+        );
         let k = key.to_owned();
         let value = self.call(target, id, op.clone(), move |c| {
             Box::pin(async move {
                 let r = c.get(k, None).await?;
-                Ok(r.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+                Ok(r.kvs()
+                    .first()
+                    .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
             })
         })?;
         match &value {
@@ -974,14 +1091,18 @@ impl Session {
         let mut killed = Vec::new();
         for ci in 0..self.clusters.len() {
             for index in 0..self.clusters[ci].members.len() {
-                let m = MemberId { cluster: ClusterId(ci), index };
+                let m = MemberId {
+                    cluster: ClusterId(ci),
+                    index,
+                };
                 if self.kill_slot(m) {
                     killed.push(self.member_name(m));
                 }
             }
         }
         if !killed.is_empty() {
-            self.transcript.line(format!("teardown: killed {}", killed.join(", ")));
+            self.transcript
+                .line(format!("teardown: killed {}", killed.join(", ")));
         }
         if self.keep {
             eprintln!("work dir kept: {}", self.dir.display());

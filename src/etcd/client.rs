@@ -15,7 +15,9 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use super::log::MemberLog;
-use super::reject::{classify_client_error, classify_tls_error, rejected_connection_error, Class, Rejection, Witness};
+use super::reject::{
+    classify_client_error, classify_tls_error, rejected_connection_error, Class, Rejection, Witness,
+};
 use crate::limits;
 
 /// How a client presents itself and what it trusts.
@@ -59,12 +61,21 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Connects to the member at `addr`. The TLS handshake and the HTTP/2 preface happen here, so
 /// that a refusal shows now, not at the first request.
-pub async fn connect(addr: SocketAddr, tls: &ClientTls, ports: &SourcePorts) -> Result<Client, String> {
-    let scheme = if tls.trust_pem.is_some() { "https" } else { "http" };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}:{}", tls.server_name, addr.port()))
-        .map_err(|e| error_chain(&e))?
-        .connect_timeout(limits::CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
+pub async fn connect(
+    addr: SocketAddr,
+    tls: &ClientTls,
+    ports: &SourcePorts,
+) -> Result<Client, String> {
+    let scheme = if tls.trust_pem.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint =
+        Endpoint::from_shared(format!("{scheme}://{}:{}", tls.server_name, addr.port()))
+            .map_err(|e| error_chain(&e))?
+            .connect_timeout(limits::CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
     if let Some(trust) = &tls.trust_pem {
         let mut config = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(trust))
@@ -163,7 +174,9 @@ where
                 )
             );
             if !trusted {
-                if let Ok(rejection) = tokio::time::timeout(limits::ATTRIBUTION_GRACE, watch()).await {
+                if let Ok(rejection) =
+                    tokio::time::timeout(limits::ATTRIBUTION_GRACE, watch()).await
+                {
                     return Err(rejection);
                 }
             }

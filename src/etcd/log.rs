@@ -87,10 +87,16 @@ pub fn summarize_line(line: &str) -> String {
     };
     let mut parts = Vec::new();
     for (k, v) in &map {
-        if matches!(k.as_str(), "ts" | "caller" | "level" | "logger" | "stacktrace") {
+        if matches!(
+            k.as_str(),
+            "ts" | "caller" | "level" | "logger" | "stacktrace"
+        ) {
             continue;
         }
-        let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+        let v = v
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string());
         if k == "msg" {
             parts.insert(0, v);
         } else {

@@ -31,7 +31,10 @@ impl EtcdProcess {
             .create(true)
             .append(true)
             .open(log)
-            .map_err(Error::io(format!("failed to open member log {}", log.display())))?;
+            .map_err(Error::io(format!(
+                "failed to open member log {}",
+                log.display()
+            )))?;
         let err = out
             .try_clone()
             .map_err(Error::io("failed to duplicate the member log handle"))?;
@@ -151,7 +154,9 @@ pub fn etcd_version(bin: &Path) -> Result<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| Error::Environment(format!("failed to run {} --version: {e}", bin.display())))?;
+        .map_err(|e| {
+            Error::Environment(format!("failed to run {} --version: {e}", bin.display()))
+        })?;
     let deadline = Instant::now() + limits::VERSION_PROBE_TIMEOUT;
     loop {
         if child.try_wait().ok().flatten().is_some() {
@@ -160,16 +165,21 @@ pub fn etcd_version(bin: &Path) -> Result<String> {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::Environment(format!("{} --version did not answer", bin.display())));
+            return Err(Error::Environment(format!(
+                "{} --version did not answer",
+                bin.display()
+            )));
         }
         std::thread::sleep(limits::POLL_INTERVAL);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Environment(format!("failed to read {} --version: {e}", bin.display())))?;
+    let out = child.wait_with_output().map_err(|e| {
+        Error::Environment(format!("failed to read {} --version: {e}", bin.display()))
+    })?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|l| l.strip_prefix("etcd Version: "))
         .map(|v| v.trim().to_owned())
-        .ok_or_else(|| Error::Environment(format!("{} --version printed no version", bin.display())))
+        .ok_or_else(|| {
+            Error::Environment(format!("{} --version printed no version", bin.display()))
+        })
 }

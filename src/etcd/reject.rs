@@ -131,7 +131,9 @@ pub fn classify_tls_error(error: &str) -> Class {
         || e.contains("allowed cn")
     {
         Class::NameNotAllowed
-    } else if e.contains("does not look like a tls handshake") || e.contains("http request to an https server") {
+    } else if e.contains("does not look like a tls handshake")
+        || e.contains("http request to an https server")
+    {
         Class::NotTls
     } else {
         Class::TlsRejected
@@ -148,18 +150,28 @@ pub fn rejected_connection_error(line: &str) -> Option<String> {
     if v.get("msg")?.as_str()? != "rejected connection" {
         return None;
     }
-    Some(v.get("error").and_then(|e| e.as_str()).unwrap_or("").to_owned())
+    Some(
+        v.get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("")
+            .to_owned(),
+    )
 }
 
 /// Classifies what the client saw, where the client's words are reliable. `None` means the client
 /// error says only that the connection went away: the member's log has to say why.
 pub fn classify_client_error(error: &str) -> Option<Class> {
     let e = error.to_ascii_lowercase();
-    if e.contains("unknownissuer") || e.contains("unknown issuer") || e.contains("unknown authority") {
+    if e.contains("unknownissuer")
+        || e.contains("unknown issuer")
+        || e.contains("unknown authority")
+    {
         Some(Class::UnknownAuthority)
     } else if e.contains("notvalidforname") || e.contains("not valid for name") {
         Some(Class::HostnameMismatch)
-    } else if e.contains("certificate expired") || e.contains("expired") && e.contains("invalid peer certificate") {
+    } else if e.contains("certificate expired")
+        || e.contains("expired") && e.contains("invalid peer certificate")
+    {
         Some(Class::Expired)
     } else if e.contains("notvalidyet") || e.contains("not valid yet") {
         Some(Class::NotYetValid)
@@ -200,7 +212,10 @@ mod tests {
     fn other_lines_are_not_rejections() {
         let serving = r#"{"level":"info","ts":"2026-11-28T15:51:49.636Z","caller":"embed/etcd.go:587","msg":"serving peer traffic","address":"127.0.0.1:24801"}"#;
         assert_eq!(rejected_connection_error(serving), None);
-        assert_eq!(rejected_connection_error("WARNING: 2026/11/28 grpc: rejected connection"), None);
+        assert_eq!(
+            rejected_connection_error("WARNING: 2026/11/28 grpc: rejected connection"),
+            None
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub fn target(d: &Dynamic, what: &str) -> Result<Target, Box<EvalAltResult>> {
     } else if let Some(c) = d.clone().try_cast::<ClusterId>() {
         Ok(Target::Cluster(c))
     } else {
-        Err(script_err(format!("{what}: the target must be a Member or a Cluster, got {}", d.type_name())))
+        Err(script_err(format!(
+            "{what}: the target must be a Member or a Cluster, got {}",
+            d.type_name()
+        )))
     }
 }
 
@@ -42,15 +45,18 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
     let names = names
         .into_iter()
         .map(|n| {
-            n.into_string()
-                .map_err(|t| script_err(format!("cluster(): member names must be strings, got {t}")))
+            n.into_string().map_err(|t| {
+                script_err(format!("cluster(): member names must be strings, got {t}"))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let ms = |key: &str, default: u64| -> Result<u64, Box<EvalAltResult>> {
         match o.int(key)? {
             None => Ok(default),
             Some(v) if v > 0 => Ok(v as u64),
-            Some(v) => Err(script_err(format!("cluster(): `{key}` must be positive, got {v}"))),
+            Some(v) => Err(script_err(format!(
+                "cluster(): `{key}` must be positive, got {v}"
+            ))),
         }
     };
     Ok(ClusterSpec {
@@ -94,7 +100,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "cluster",
-        &["names: Array", "opts: Map", "Cluster"],
+        &["names: array", "opts: map", "Cluster"],
         "Plans a cluster: member names, free ports (unless given), URLs, the token, and the TLS\n\
          every member gets. Starts nothing. Options: `ca` and `cert` (required: the trusted CA and\n\
          the certificate members serve and dial peers with), `client_cert_auth` and\n\
@@ -112,7 +118,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "spawn_member",
-        &["cluster: Cluster", "name: &str", "Member"],
+        &["cluster: Cluster", "name: string", "Member"],
         "Starts one planned member as a real etcd process and returns once it serves its peer\n\
          port. A member that exits or stays silent fails the run, quoting its log.\n\
          ```rhai\nfor name in c.names { spawn_member(c, name); }\n```",
@@ -128,7 +134,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "spawn_member",
-        &["cluster: Cluster", "name: &str", "overrides: Map", "Member"],
+        &["cluster: Cluster", "name: string", "overrides: map", "Member"],
         "Starts one member with overrides for it alone: `cert` (its serving and peer certificate),\n\
          `ca` (the CA it trusts), `args` (extra etcd flags). This is how a rogue member is made.\n\
          ```rhai\nspawn_member(c, \"infra3\", #{ cert: rogue_cert, ca: rogue_ca });\n```",
@@ -177,7 +183,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "member",
-        &["cluster: Cluster", "name: &str", "Member"],
+        &["cluster: Cluster", "name: string", "Member"],
         "A planned member by name (also as a method: `c.member(\"infra1\")`).\n\
          ```rhai\nlet m1 = c.member(\"infra1\");\n```",
         move |c: ClusterId, name: &str| with_session(&s, |ss| Ok(ss.member(c, name)?)),
@@ -195,12 +201,24 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     });
     let s = shared.clone();
     engine.register_get("members", move |c: &mut ClusterId| {
-        with_session(&s, |ss| Ok(ss.members(*c).into_iter().map(Dynamic::from).collect::<Array>()))
+        with_session(&s, |ss| {
+            Ok(ss
+                .members(*c)
+                .into_iter()
+                .map(Dynamic::from)
+                .collect::<Array>())
+        })
     });
     let s = shared.clone();
-    engine.register_get("name", move |c: &mut ClusterId| with_session(&s, |ss| Ok(ss.cluster_name(*c))));
+    engine.register_get("name", move |c: &mut ClusterId| {
+        with_session(&s, |ss| Ok(ss.cluster_name(*c)))
+    });
     let s = shared.clone();
-    engine.register_get("name", move |m: &mut MemberId| with_session(&s, |ss| Ok(ss.member_name(*m))));
+    engine.register_get("name", move |m: &mut MemberId| {
+        with_session(&s, |ss| Ok(ss.member_name(*m)))
+    });
     let s = shared.clone();
-    engine.register_get("client_url", move |m: &mut MemberId| with_session(&s, |ss| Ok(ss.client_url(*m))));
+    engine.register_get("client_url", move |m: &mut MemberId| {
+        with_session(&s, |ss| Ok(ss.client_url(*m)))
+    });
 }

@@ -30,7 +30,7 @@ pub fn def<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const 
 {
     let comment = doc
         .lines()
-        .map(|l| format!("/// {}", l.trim_start()).trim_end().to_owned())
+        .map(|l| format!("/// {l}").trim_end().to_owned())
         .collect::<Vec<_>>()
         .join("\n");
     FuncRegistration::new(name)
@@ -79,16 +79,38 @@ pub fn api_reference() -> String {
     let mut out = String::new();
     let mut getters = Vec::new();
     let empty = Vec::new();
-    let mut functions: Vec<&serde_json::Value> =
-        v.get("functions").and_then(|f| f.as_array()).unwrap_or(&empty).iter().collect();
-    functions.sort_by_key(|f| f.get("signature").and_then(|s| s.as_str()).unwrap_or("").to_owned());
+    let mut functions: Vec<&serde_json::Value> = v
+        .get("functions")
+        .and_then(|f| f.as_array())
+        .unwrap_or(&empty)
+        .iter()
+        .collect();
+    functions.sort_by_key(|f| {
+        f.get("signature")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_owned()
+    });
     for f in functions {
         let signature = f.get("signature").and_then(|s| s.as_str()).unwrap_or("");
         let name = f.get("name").and_then(|s| s.as_str()).unwrap_or("");
         if let Some(prop) = name.strip_prefix("get$") {
-            let this = signature.split(['(', ')']).nth(1).unwrap_or("").split(": ").last().unwrap_or("");
-            let ret = signature.rsplit("-> ").next().filter(|_| signature.contains("->")).unwrap_or("?");
-            getters.push(format!("{}.{prop} -> {ret}", this.trim_start_matches('&').trim_start_matches("mut ")));
+            let this = signature
+                .split(['(', ')'])
+                .nth(1)
+                .unwrap_or("")
+                .split(": ")
+                .last()
+                .unwrap_or("");
+            let ret = signature
+                .rsplit("-> ")
+                .next()
+                .filter(|_| signature.contains("->"))
+                .unwrap_or("?");
+            getters.push(format!(
+                "{}.{prop} -> {ret}",
+                this.trim_start_matches('&').trim_start_matches("mut ")
+            ));
             continue;
         }
         if name == "to_string" {

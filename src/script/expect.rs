@@ -32,13 +32,16 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "expect_error",
-        &["operation: Fn", "expected: &str"],
+        &["operation: Fn", "expected: string"],
         "Runs `operation` (a closure); passes only if it is rejected with an error whose class\n\
          (or the member's or client's own words) contains `expected`. Fails the run if the\n\
          operation succeeds or is rejected for another reason. Errors that are not rejections\n\
          (a script mistake, a member that would not start) are never caught.\n\
          ```rhai\nexpect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");\n```",
-        move |ctx: NativeCallContext, op: FnPtr, expected: &str| -> Result<(), Box<EvalAltResult>> {
+        move |ctx: NativeCallContext,
+              op: FnPtr,
+              expected: &str|
+              -> Result<(), Box<EvalAltResult>> {
             match op.call_within_context::<Dynamic>(&ctx, ()) {
                 Ok(_) => Err(check_failed(format!(
                     "expect_error(\"{expected}\"): the operation succeeded, but it had to be rejected"
@@ -79,7 +82,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                 )));
             }
             with_session(&s, |ss| {
-                ss.transcript.check(format!("check: {} == {}", show(&actual), show(&expected)));
+                ss.transcript
+                    .check(format!("check: {} == {}", show(&actual), show(&expected)));
                 Ok(())
             })
         },
@@ -88,7 +92,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "assert",
-        &["condition: bool", "what: &str"],
+        &["condition: bool", "what: string"],
         "Checks that `condition` holds; `what` says what was checked.\n\
          ```rhai\nassert(kv_get(c, \"missing\") == (), \"the key is gone\");\n```",
         move |condition: bool, what: &str| -> Result<(), Box<EvalAltResult>> {

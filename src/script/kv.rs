@@ -25,7 +25,11 @@ fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>>
             d.type_name()
         )));
     };
-    let o = Opts::new(&map, "identity", &["cert", "ca", "server_name", "plaintext"])?;
+    let o = Opts::new(
+        &map,
+        "identity",
+        &["cert", "ca", "server_name", "plaintext"],
+    )?;
     Ok(IdentitySpec {
         cert: o.cert("cert")?,
         trust: o.ca("ca")?,
@@ -40,7 +44,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "kv_set",
-        &["target: Member | Cluster", "key: &str", "value: &str"],
+        &["target: Member | Cluster", "key: string", "value: string"],
         "Writes `key = value` through the target (a Cluster uses its first running member),\n\
          trusting the cluster's CA and presenting no client certificate.\n\
          ```rhai\nexpect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");\n```",
@@ -53,7 +57,12 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "kv_set",
-        &["target: Member | Cluster", "key: &str", "value: &str", "identity: Cert | Map"],
+        &[
+            "target: Member | Cluster",
+            "key: string",
+            "value: string",
+            "identity: Cert | Map",
+        ],
         "Writes `key = value` as `identity`: a `Cert` is presented as the client certificate\n\
          (the client trusts the cluster's CA, like the tutorial's `--cacert ca.crt`); a map\n\
          `#{ cert, ca, server_name, plaintext }` also sets the CA the client trusts, the name it\n\
@@ -69,7 +78,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "kv_get",
-        &["target: Member | Cluster", "key: &str", "?"],
+        &["target: Member | Cluster", "key: string", "?"],
         "Reads `key` through the target with no client certificate: its value as a string, or\n\
          `()` if there is no such key.\n\
          ```rhai\nlet v = kv_get(c, \"hello\");\n```",
@@ -83,13 +92,19 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "kv_get",
-        &["target: Member | Cluster", "key: &str", "identity: Cert | Map", "?"],
+        &[
+            "target: Member | Cluster",
+            "key: string",
+            "identity: Cert | Map",
+            "?",
+        ],
         "Reads `key` as `identity` (see `kv_set`): the value, or `()` if there is no such key.\n\
          ```rhai\nassert_eq(kv_get(c.member(\"infra2\"), \"hello\", client), \"world\");\n```",
         move |t: Dynamic, key: &str, id: Dynamic| {
             let t = target(&t, "kv_get()")?;
             let id = identity(&id, "kv_get()")?;
-            with_session(&s, |ss| ss.kv_get(t, key, &id)).map(|v| v.map_or(Dynamic::UNIT, Dynamic::from))
+            with_session(&s, |ss| ss.kv_get(t, key, &id))
+                .map(|v| v.map_or(Dynamic::UNIT, Dynamic::from))
         },
     );
 }

@@ -19,17 +19,27 @@ type R<T> = Result<T, Box<EvalAltResult>>;
 impl<'a> Opts<'a> {
     /// Fails on any key not in `valid`, naming the valid ones.
     pub fn new(map: &'a Map, what: &'static str, valid: &[&str]) -> R<Opts<'a>> {
-        let mut unknown: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| !valid.contains(k)).collect();
+        let mut unknown: Vec<&str> = map
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| !valid.contains(k))
+            .collect();
         if !unknown.is_empty() {
             unknown.sort_unstable();
             let near = unknown
                 .iter()
-                .filter_map(|u| closest(u, valid).map(|v| format!(" (did you mean `{v}` for `{u}`?)")))
+                .filter_map(|u| {
+                    closest(u, valid).map(|v| format!(" (did you mean `{v}` for `{u}`?)"))
+                })
                 .collect::<String>();
             return Err(script_err(format!(
                 "{what}: unknown option{} {}{near}; valid options are: {}",
                 if unknown.len() > 1 { "s" } else { "" },
-                unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+                unknown
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 valid.join(", ")
             )));
         }
@@ -118,7 +128,11 @@ impl<'a> Opts<'a> {
     pub fn ca(&self, key: &str) -> R<Option<Rc<Ca>>> {
         match self.get(key) {
             None => Ok(None),
-            Some(d) => d.clone().try_cast::<Rc<Ca>>().map(Some).ok_or_else(|| self.wrong(key, "a Ca (from ca())", d)),
+            Some(d) => d
+                .clone()
+                .try_cast::<Rc<Ca>>()
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "a Ca (from ca())", d)),
         }
     }
 
@@ -172,10 +186,15 @@ mod tests {
     fn typo_names_the_valid_keys_and_the_likely_one() {
         let mut map = Map::new();
         map.insert("sanz".into(), Dynamic::from(Array::new()));
-        let err = Opts::new(&map, "issue()", &["cn", "sans", "usage"]).err().expect("an error");
+        let err = Opts::new(&map, "issue()", &["cn", "sans", "usage"])
+            .err()
+            .expect("an error");
         let text = super::super::find_fault(&err).expect("a fault").to_string();
         assert!(text.contains("unknown option `sanz`"), "{text}");
         assert!(text.contains("did you mean `sans`"), "{text}");
-        assert!(text.contains("valid options are: cn, sans, usage"), "{text}");
+        assert!(
+            text.contains("valid options are: cn, sans, usage"),
+            "{text}"
+        );
     }
 }

@@ -13,7 +13,10 @@ fn key_kind(o: &Opts, what: &str) -> Result<Option<KeyKind>, Box<rhai::EvalAltRe
     match o.string("key")? {
         None => Ok(None),
         Some(k) => KeyKind::parse(&k).map(Some).ok_or_else(|| {
-            script_err(format!("{what}: key `{k}` is not one of {}", KeyKind::NAMES.join(", ")))
+            script_err(format!(
+                "{what}: key `{k}` is not one of {}",
+                KeyKind::NAMES.join(", ")
+            ))
         }),
     }
 }
@@ -31,7 +34,15 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
     let o = Opts::new(
         opts,
         "issue()",
-        &["cn", "sans", "usage", "days", "not_before_days", "not_after_days", "key"],
+        &[
+            "cn",
+            "sans",
+            "usage",
+            "days",
+            "not_before_days",
+            "not_after_days",
+            "key",
+        ],
     )?;
     let usage = match o.strings("usage")? {
         None => vec![Usage::Client],
@@ -39,7 +50,10 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
             .iter()
             .map(|u| {
                 Usage::parse(u).ok_or_else(|| {
-                    script_err(format!("issue(): usage `{u}` is not one of {}", Usage::NAMES.join(", ")))
+                    script_err(format!(
+                        "issue(): usage `{u}` is not one of {}",
+                        Usage::NAMES.join(", ")
+                    ))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -70,7 +84,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "ca",
-        &["name: &str", "Ca"],
+        &["name: string", "Ca"],
         "Makes a self-signed certificate authority named `name` (also its CN): an EC P-256 key,\n\
          valid for 3650 days. Its certificate, key and (empty) CRL are written into the work dir.\n\
          ```rhai\nlet ca = ca(\"we-as-ca\");\n```",
@@ -80,7 +94,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "ca",
-        &["name: &str", "opts: Map", "Ca"],
+        &["name: string", "opts: map", "Ca"],
         "Makes a CA with options: `key` (\"ec-p256\", the default, or \"rsa-2048\" like the\n\
          tutorial's openssl), `days` (validity, default 3650).\n\
          ```rhai\nlet ca = ca(\"we-as-ca\", #{ key: \"rsa-2048\", days: 10000 });\n```",
@@ -93,7 +107,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "issue",
-        &["ca: Ca", "name: &str", "opts: Map", "Cert"],
+        &["ca: Ca", "name: string", "opts: map", "Cert"],
         "Signs a leaf certificate named `name` with `ca`. Options: `cn` (default: the name),\n\
          `sans` (DNS names and IP addresses, told apart automatically), `usage` (array of\n\
          \"server\" and \"client\"; default [\"client\"]), `days` (default 365), `not_before_days` and\n\
@@ -109,7 +123,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     def(
         engine,
         "issue",
-        &["ca: Ca", "name: &str", "Cert"],
+        &["ca: Ca", "name: string", "Cert"],
         "Signs a client certificate named `name` (CN = name) with `ca`, valid for 365 days.\n\
          ```rhai\nlet client = issue(ca, \"client\");\n```",
         move |ca: Rc<Ca>, name: &str| {
@@ -145,20 +159,34 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
 
     engine
         .register_get("name", |c: &mut Rc<Ca>| c.name.clone())
-        .register_get("cert_path", |c: &mut Rc<Ca>| c.cert_path.display().to_string())
-        .register_get("crl_path", |c: &mut Rc<Ca>| c.crl_path.display().to_string())
+        .register_get("cert_path", |c: &mut Rc<Ca>| {
+            c.cert_path.display().to_string()
+        })
+        .register_get("crl_path", |c: &mut Rc<Ca>| {
+            c.crl_path.display().to_string()
+        })
         .register_get("name", |c: &mut Rc<Cert>| c.name.clone())
         .register_get("cn", |c: &mut Rc<Cert>| c.cn.clone())
         .register_get("sans", |c: &mut Rc<Cert>| {
-            c.sans.iter().map(|s| Dynamic::from(s.clone())).collect::<Array>()
+            c.sans
+                .iter()
+                .map(|s| Dynamic::from(s.clone()))
+                .collect::<Array>()
         })
         .register_get("usage", |c: &mut Rc<Cert>| {
-            c.usage.iter().map(|u| Dynamic::from(u.name().to_owned())).collect::<Array>()
+            c.usage
+                .iter()
+                .map(|u| Dynamic::from(u.name().to_owned()))
+                .collect::<Array>()
         })
         .register_get("issuer", |c: &mut Rc<Cert>| c.issuer.clone())
         .register_get("validity", |c: &mut Rc<Cert>| c.validity())
-        .register_get("cert_path", |c: &mut Rc<Cert>| c.cert_path.display().to_string())
-        .register_get("key_path", |c: &mut Rc<Cert>| c.key_path.display().to_string())
+        .register_get("cert_path", |c: &mut Rc<Cert>| {
+            c.cert_path.display().to_string()
+        })
+        .register_get("key_path", |c: &mut Rc<Cert>| {
+            c.key_path.display().to_string()
+        })
         .register_fn("to_string", |c: &mut Rc<Cert>| format!("Cert({})", c.name))
         .register_fn("to_string", |c: &mut Rc<Ca>| format!("Ca({})", c.name));
 }

@@ -1,0 +1,189 @@
+//! The command line and the script language's errors: bad input gets a clear error that names
+//! what is wrong and where, and its own exit code; `expect_error` and `assert_eq` can fail.
+
+mod common;
+
+use common::{etcdscript, run_text, ONE_MEMBER};
+
+const CHECK_FAILED: i32 = 1;
+const SCRIPT_ERROR: i32 = 3;
+const ENVIRONMENT: i32 = 4;
+
+#[test]
+fn api_reference_is_generated_from_the_engine() {
+    let run = etcdscript(&["api"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!("api", run.stdout));
+}
+
+#[test]
+fn syntax_error_points_at_file_line_col_with_a_caret() {
+    let (run, _dir) = run_text("broken.rhai", "let a = 1;\nlet b = ;\n", &[]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    assert!(run.stderr.contains("broken.rhai:2:9"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 | let b = ;\n  |         ^"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "nothing may run: {}", run.stdout);
+}
+
+#[test]
+fn option_typo_names_the_valid_keys() {
+    let (run, _dir) = run_text(
+        "typo.rhai",
+        "let ca = ca(\"ca\");\nlet s = issue(ca, \"s\", #{ sanz: [\"localhost\"] });\n",
+        &[],
+    );
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown option `sanz`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("did you mean `sans`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("valid options are: cn, sans, usage"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("typo.rhai:2:"), "{}", run.stderr);
+}
+
+#[test]
+fn unknown_function_lists_the_signatures_that_exist() {
+    let (run, _dir) = run_text("arity.rhai", "let ca = ca(\"ca\");\nissue(ca);\n", &[]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    assert!(run.stderr.contains("issue takes:"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("issue(ca: Ca, name: string, opts: map) -> Cert"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn missing_script_is_named() {
+    let run = etcdscript(&["run", "scripts/no-such-script.rhai"]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot read script scripts/no-such-script.rhai"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn missing_etcd_says_how_to_install_it() {
+    let (run, _dir) = run_text("noetcd.rhai", ONE_MEMBER, &["--etcd", "/nonexistent/etcd"]);
+    assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/etcd does not exist"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn check_compiles_without_starting_anything() {
+    let run = etcdscript(&["check", "scripts/demo.rhai"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "scripts/demo.rhai: ok\n");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.rhai");
+    std::fs::write(&bad, "let x = (;\n").unwrap();
+    let run = etcdscript(&["check", "scripts/demo.rhai", bad.to_str().unwrap()]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    assert!(run.stderr.contains("bad.rhai:1:"), "{}", run.stderr);
+}
+
+// `expect_error` must be able to fail, or every negative scenario proves nothing. Each wrong
+// variant below stands beside the right one, which passes.
+
+#[test]
+fn expect_error_passes_on_the_right_class() {
+    let script = format!(
+        "{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\"), \"no client certificate\");\n"
+    );
+    let (run, _dir) = run_text("right.rhai", &script, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("rejected: no client certificate (from m1's log), as expected"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn expect_error_fails_on_the_wrong_class() {
+    let script = format!("{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\"), \"expired\");\n");
+    let (run, _dir) = run_text("wrong-class.rhai", &script, &[]);
+    assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("expect_error(\"expired\"): put k = v via m1 without a client certificate was rejected, but with \"no client certificate\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("FAILED: "), "{}", run.stdout);
+}
+
+#[test]
+fn expect_error_fails_when_the_operation_succeeds() {
+    let script = format!("{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\", client), \"no client certificate\");\n");
+    let (run, _dir) = run_text("succeeds.rhai", &script, &[]);
+    assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("put k = v via m1 as client: ok"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("expect_error(\"no client certificate\"): the operation succeeded, but it had to be rejected"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unexpected_rejection_fails_the_run_and_says_why() {
+    let script = format!("{ONE_MEMBER}\nkv_set(m1, \"k\", \"v\");\n");
+    let (run, _dir) = run_text("unexpected.rhai", &script, &[]);
+    assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("FAILED: put k = v via m1 without a client certificate: rejected: no client certificate (from m1's log)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("unexpected.rhai:9:1"), "{}", run.stderr);
+}
+
+#[test]
+fn assert_eq_fails_on_a_different_value() {
+    let script = format!("{ONE_MEMBER}\nkv_set(m1, \"k\", \"v\", client);\nassert_eq(kv_get(m1, \"k\", client), \"w\");\n");
+    let (run, _dir) = run_text("neq.rhai", &script, &[]);
+    assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("assert_eq: got \"v\", expected \"w\""),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn expect_error_does_not_swallow_script_errors() {
+    let script = format!("{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\", #{{ cetr: client }}), \"unknown option\");\n");
+    let (run, _dir) = run_text("swallow.rhai", &script, &[]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("unknown option `cetr`"),
+        "{}",
+        run.stderr
+    );
+}
