@@ -13,6 +13,22 @@ pub enum Fault {
     Fatal(Error),
 }
 
+impl Fault {
+    /// Names the operation of a rejection.
+    pub fn named(self, op: &str) -> Fault {
+        match self {
+            Fault::Rejected { rejection, .. } => {
+                tracing::info!(op, class = %rejection.class, detail = %rejection.detail, "rejected");
+                Fault::Rejected {
+                    op: op.to_owned(),
+                    rejection,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 impl From<Error> for Fault {
     fn from(e: Error) -> Self {
         Fault::Fatal(e)

@@ -11,7 +11,7 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The bound on the TCP connect alone; the TLS handshake is covered by [`OP_TIMEOUT`].
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a health probe call may take before the probe tries again.
-pub const PROBE_CALL_TIMEOUT: Duration = Duration::from_millis(500);
+pub const PROBE_CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// Pause between health probes, and between polls of a starting member's log.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// How often a running client call looks at the members' logs for a rejection.
@@ -29,6 +29,13 @@ pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// When a member has logged a refusal and the cluster is still not healthy this long after,
 /// `wait_healthy` gives that refusal as the reason instead of waiting out [`HEALTH_TIMEOUT`].
 pub const REJECTION_PATIENCE: Duration = Duration::from_millis(500);
+/// `peer_refusal`: how long to watch a member's log for a refused connection.
+pub const REFUSAL_WAIT: Duration = Duration::from_secs(3);
+/// `member_add`: how long to retry while etcd answers "unhealthy cluster" (its strict
+/// reconfiguration check wants every member connected for 5 s first).
+pub const MEMBER_ADD_TIMEOUT: Duration = Duration::from_secs(10);
+/// `member_add`: the pause between such retries.
+pub const MEMBER_ADD_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// How many times a member whose port was taken between our pick and its bind is started again.
 pub const PORT_RETRIES: usize = 5;
 /// How many log lines an error about a member quotes.

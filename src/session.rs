@@ -6,7 +6,7 @@ use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpSocket;
 
@@ -104,6 +104,53 @@ impl IdentitySpec {
     }
 }
 
+/// How a role may use a key.
+#[derive(Clone, Copy, Debug)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// A permission: access to a key, or to every key with that prefix.
+#[derive(Clone, Debug)]
+pub struct Perm {
+    pub key: String,
+    pub prefix: bool,
+    pub access: Access,
+}
+
+/// An RBAC change.
+#[derive(Clone, Debug)]
+pub enum AuthOp {
+    UserAdd(String),
+    RoleAdd(String),
+    RoleGrant { role: String, perm: Perm },
+    UserGrantRole { user: String, role: String },
+    AuthEnable,
+}
+
+impl AuthOp {
+    fn describe(&self) -> String {
+        match self {
+            AuthOp::UserAdd(u) => format!("user add {u}"),
+            AuthOp::RoleAdd(r) => format!("role add {r}"),
+            AuthOp::RoleGrant { role, perm } => format!(
+                "role grant {role} {} {}{}",
+                match perm.access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                    Access::ReadWrite => "readwrite",
+                },
+                perm.key,
+                if perm.prefix { " (prefix)" } else { "" }
+            ),
+            AuthOp::UserGrantRole { user, role } => format!("user grant {user} role {role}"),
+            AuthOp::AuthEnable => "auth enable".into(),
+        }
+    }
+}
+
 /// Where a member is in its life.
 #[derive(Debug)]
 enum MemberState {
@@ -121,6 +168,8 @@ struct MemberSlot {
     reserved: Vec<TcpSocket>,
     state: MemberState,
     log: MemberLog,
+    /// For a member added at run time (`member_add`): the `--initial-cluster` it joins with.
+    join: Option<String>,
 }
 
 #[derive(Debug)]
@@ -147,6 +196,44 @@ pub struct MemberId {
 pub enum Target {
     Member(MemberId),
     Cluster(ClusterId),
+}
+
+/// What one client call does with a connection.
+type CallFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, etcd_client::Error>> + 'a>>;
+
+/// A client call made ready by [`Session::prepare`].
+struct Prepared {
+    key: String,
+    tls: ClientTls,
+    addr: SocketAddr,
+    cached: Option<etcd_client::Client>,
+    logs: Vec<MemberLog>,
+}
+
+impl Prepared {
+    /// Connects (unless a connection is reused) and runs `f`, bounded and attributed.
+    async fn run<T, F>(self, bound: Duration, f: F) -> Result<(T, etcd_client::Client), Rejection>
+    where
+        F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
+    {
+        let Prepared {
+            tls,
+            addr,
+            cached,
+            logs,
+            ..
+        } = self;
+        client::attributed(&logs, bound, |ports| async move {
+            let mut client = match cached {
+                Some(c) => c,
+                None => client::connect(addr, &tls, &ports).await?,
+            };
+            let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
+            Ok((value, client))
+        })
+        .await
+    }
 }
 
 /// Everything a run owns.
@@ -304,6 +391,9 @@ impl Session {
     /// `revoke(ca, cert)`.
     pub fn revoke(&mut self, ca: &Ca, cert: &Cert) -> Result<()> {
         let fresh = ca.revoke(cert)?;
+        // etcd checks the CRL at the handshake: connections made before stay open. Close ours,
+        // so that the next operation shows what a client connecting now meets.
+        self.clients.clear();
         let what = if fresh {
             "revoked"
         } else {
@@ -406,6 +496,7 @@ impl Session {
                     member: name.clone(),
                     path: self.members_dir.join(format!("{name}.log")),
                 },
+                join: None,
             });
         }
         let probe_name = format!("{}-probe", spec.token);
@@ -530,11 +621,14 @@ impl Session {
         let cert = over.cert.as_deref().unwrap_or(&s.cert);
         let ca = over.ca.as_deref().unwrap_or(&s.ca);
         let p = |p: &Path| p.display().to_string();
-        let initial: Vec<String> = c
-            .members
-            .iter()
-            .map(|o| format!("{}=https://{}:{}", o.name, s.host, o.peer_port))
-            .collect();
+        let initial = slot.join.clone().unwrap_or_else(|| {
+            c.members
+                .iter()
+                .filter(|o| o.join.is_none())
+                .map(|o| format!("{}=https://{}:{}", o.name, s.host, o.peer_port))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         let mut a: Vec<String> = vec![
             "--name".into(),
             slot.name.clone(),
@@ -553,11 +647,16 @@ impl Session {
             "--initial-advertise-peer-urls".into(),
             format!("https://{}:{}", s.host, slot.peer_port),
             "--initial-cluster".into(),
-            initial.join(","),
+            initial,
             "--initial-cluster-token".into(),
             s.token.clone(),
             "--initial-cluster-state".into(),
-            "new".into(),
+            if slot.join.is_some() {
+                "existing"
+            } else {
+                "new"
+            }
+            .into(),
             "--heartbeat-interval".into(),
             s.heartbeat_ms.to_string(),
             "--election-timeout".into(),
@@ -600,6 +699,28 @@ impl Session {
         if matches!(self.slot(m).state, MemberState::Running(_)) {
             return Err(Error::Script(format!("member {name} is already running")).into());
         }
+        let mut line = format!("start {name}");
+        let mut extra = Vec::new();
+        if let Some(c) = &over.cert {
+            extra.push(format!("cert {}", c.name));
+        }
+        if let Some(ca) = &over.ca {
+            extra.push(format!("CA {}", ca.name));
+        }
+        if !over.args.is_empty() {
+            extra.push(format!("args {}", over.args.join(" ")));
+        }
+        if !extra.is_empty() {
+            line.push_str(&format!(" ({})", extra.join(", ")));
+        }
+        // A member that exits while starting because a peer refused it is rejected, not broken:
+        // the other members' logs say so.
+        let others: Vec<(MemberLog, u64)> = self.clusters[m.cluster.0]
+            .members
+            .iter()
+            .filter(|o| o.name != name)
+            .map(|o| (o.log.clone(), o.log.mark()))
+            .collect();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -628,29 +749,26 @@ impl Session {
                             .iter()
                             .any(|o| matches!(o.state, MemberState::Running(_)));
                     if !may_repick {
-                        return Err(e.into());
+                        let refused = others
+                            .iter()
+                            .find_map(|(l, mark)| l.rejection_since(*mark).0);
+                        return Err(match refused {
+                            Some(rejection) => {
+                                tracing::info!(error = %e, "member exited after a peer refused it");
+                                Fault::Rejected {
+                                    op: line,
+                                    rejection,
+                                }
+                            }
+                            None => e.into(),
+                        });
                     }
                     tracing::info!(member = %name, "a port was taken before etcd could bind it; picking new ports");
                     self.repick_ports(m.cluster)?;
                 }
             }
         }
-        let mut line = format!("start {name}");
-        let mut extra = Vec::new();
-        if let Some(c) = &over.cert {
-            extra.push(format!("cert {}", c.name));
-        }
-        if let Some(ca) = &over.ca {
-            extra.push(format!("CA {}", ca.name));
-        }
-        if !over.args.is_empty() {
-            extra.push(format!("args {}", over.args.join(" ")));
-        }
-        if !extra.is_empty() {
-            line.push_str(&format!(" ({})", extra.join(", ")));
-        }
-        line.push_str(": serving");
-        self.transcript.line(line);
+        self.transcript.line(format!("{line}: serving"));
         Ok(())
     }
 
@@ -796,8 +914,9 @@ impl Session {
             .collect()
     }
 
-    /// `wait_healthy(target)`: every running member of the target answers a linearizable read.
-    pub fn wait_healthy(&mut self, target: Target) -> OpResult<()> {
+    /// `wait_healthy(target)`: every running member of the target answers a linearizable read,
+    /// asked with `probe` (`None`: a client certificate of the cluster's CA made for this).
+    pub fn wait_healthy(&mut self, target: Target, probe: Option<&IdentitySpec>) -> OpResult<()> {
         let (cluster, members) = match target {
             Target::Member(m) => {
                 self.ensure_running(m)?;
@@ -814,39 +933,53 @@ impl Session {
             ))
             .into());
         }
+        let probe = match probe {
+            Some(p) => p.clone(),
+            None => IdentitySpec {
+                cert: Some(Rc::new(self.cluster(cluster).probe.clone())),
+                ..Default::default()
+            },
+        };
         let started = Instant::now();
-        let marks: Vec<(MemberLog, u64)> = members
+        // Any member of the cluster may be the one refusing: scan them all, from now on.
+        let logs: Vec<(MemberLog, u64)> = self.clusters[cluster.0]
+            .members
             .iter()
-            .map(|&m| (self.slot(m).log.clone(), 0))
+            .map(|slot| (slot.log.clone(), slot.log.mark()))
             .collect();
         let mut pending = members.clone();
-        let mut first_rejection: Option<(Instant, Rejection)> = None;
+        let mut first_refusal: Option<Instant> = None;
         while !pending.is_empty() {
-            let mut still = Vec::new();
-            for m in pending {
+            for &m in &pending {
                 self.ensure_running(m)?;
-                if !self.probe(m) {
-                    still.push(m);
+            }
+            let verdicts = self.probe_all(&pending, &probe)?;
+            let mut still = Vec::new();
+            for (m, verdict) in pending.into_iter().zip(verdicts) {
+                match verdict {
+                    Ok(true) => {}
+                    Ok(false) => still.push(m),
+                    Err(rejection) => return Err(Fault::Rejected { op, rejection }),
                 }
             }
             pending = still;
             if pending.is_empty() {
                 break;
             }
-            // A member that logs a refusal while the cluster is not healthy is why it is not:
-            // say so soon instead of waiting out the whole bound.
-            if first_rejection.is_none() {
-                first_rejection = marks
-                    .iter()
+            // A member that refused a peer while the cluster is not healthy says why it is not:
+            // report that soon instead of waiting out the whole bound.
+            let refusal = || {
+                logs.iter()
                     .find_map(|(log, mark)| log.rejection_since(*mark).0)
-                    .map(|r| (Instant::now(), r));
+            };
+            if first_refusal.is_none() && refusal().is_some() {
+                first_refusal = Some(Instant::now());
             }
-            if let Some((seen, r)) = &first_rejection {
-                if seen.elapsed() >= limits::REJECTION_PATIENCE {
-                    return Err(Fault::Rejected {
-                        op,
-                        rejection: r.clone(),
-                    });
+            if first_refusal.is_some_and(|seen| seen.elapsed() >= limits::REJECTION_PATIENCE) {
+                // Look again: by now every member that refuses has said so, and the first in
+                // plan order is named, whichever happened to log first.
+                if let Some(rejection) = refusal() {
+                    return Err(Fault::Rejected { op, rejection });
                 }
             }
             if started.elapsed() >= limits::HEALTH_TIMEOUT {
@@ -861,7 +994,6 @@ impl Session {
                         )
                     })
                     .collect();
-                tracing::warn!("not healthy: {}", tails.join("; "));
                 return Err(Fault::Rejected {
                     op,
                     rejection: Rejection {
@@ -882,56 +1014,69 @@ impl Session {
         Ok(())
     }
 
-    /// One health probe of one member with the cluster's probe certificate.
-    fn probe(&mut self, m: MemberId) -> bool {
-        let c = self.cluster(m.cluster);
-        let tls = ClientTls {
-            trust_pem: fs::read_to_string(&c.spec.ca.cert_path).ok(),
-            identity_pem: Some((
-                fs::read_to_string(&c.probe.cert_path).unwrap_or_default(),
-                fs::read_to_string(&c.probe.key_path).unwrap_or_default(),
-            )),
-            server_name: c.spec.host.clone(),
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port));
-        let key = format!("{}|probe", self.member_name(m));
-        let cached = self.clients.get(&key).cloned();
-        let result = self.rt.block_on(async {
-            tokio::time::timeout(limits::PROBE_CALL_TIMEOUT, async {
-                let mut client = match cached {
-                    Some(c) => c,
-                    None => client::connect(addr, &tls, &Default::default()).await?,
-                };
-                match client.get("health", None).await {
-                    Ok(_) => Ok(client),
-                    // With auth on, the probe is no user: an answer all the same.
-                    Err(e) => {
-                        let msg = client::error_chain(&e);
-                        if msg.contains("permission denied") || msg.contains("user name") {
-                            Ok(client)
-                        } else {
-                            Err(msg)
-                        }
+    /// One health probe of each member, all at once: `Ok(true)` it answered (an RBAC refusal
+    /// is an answer too), `Ok(false)` not yet, `Err` the member refused the probe's identity,
+    /// which no wait will change.
+    fn probe_all(
+        &mut self,
+        members: &[MemberId],
+        id: &IdentitySpec,
+    ) -> Result<Vec<Result<bool, Rejection>>> {
+        let prepared = members
+            .iter()
+            .map(|&m| self.prepare(Target::Member(m), id))
+            .collect::<Result<Vec<_>>>()?;
+        let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
+        let results = self
+            .rt
+            .block_on(futures_util::future::join_all(prepared.into_iter().map(
+                |p| {
+                    p.run(limits::PROBE_CALL_TIMEOUT, |c| {
+                        Box::pin(async move { c.get("health", None).await.map(|_| ()) })
+                    })
+                },
+            )));
+        let mut verdicts = Vec::new();
+        for (key, result) in keys.into_iter().zip(results) {
+            verdicts.push(match self.finish(key, result) {
+                Ok(()) => Ok(true),
+                Err(Fault::Rejected { rejection, .. }) => match rejection.class {
+                    Class::PermissionDenied | Class::AuthFailed => Ok(true),
+                    Class::Timeout
+                    | Class::Unavailable
+                    | Class::ServerError
+                    | Class::TlsRejected => {
+                        tracing::trace!(detail = %rejection.detail, "not healthy yet");
+                        Ok(false)
                     }
-                }
-            })
-            .await
-        });
-        match result {
-            Ok(Ok(client)) => {
-                self.clients.insert(key, client);
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::trace!(member = %self.member_name(m), error = %e, "probe failed");
-                self.clients.remove(&key);
-                false
-            }
-            Err(_) => {
-                self.clients.remove(&key);
-                false
-            }
+                    _ => Err(rejection),
+                },
+                Err(Fault::Fatal(e)) => return Err(e),
+            });
         }
+        Ok(verdicts)
+    }
+
+    /// `peer_refusal(member)`: waits up to [`limits::REFUSAL_WAIT`] for the member to log that
+    /// it refused a connection (a peer's, typically) and fails with that refusal; succeeds if
+    /// none came. Meant for `expect_error`.
+    pub fn peer_refusal(&mut self, m: MemberId) -> OpResult<()> {
+        self.ensure_running(m)?;
+        let name = self.member_name(m);
+        let op = format!("watch {name} for refused connections");
+        let log = self.slot(m).log.clone();
+        let mark = log.mark();
+        let started = Instant::now();
+        while started.elapsed() < limits::REFUSAL_WAIT {
+            if let (Some(rejection), _) = log.rejection_since(mark) {
+                tracing::info!(member = %name, detail = %rejection.detail, "refusal");
+                return Err(Fault::Rejected { op, rejection });
+            }
+            std::thread::sleep(limits::LOG_WATCH_INTERVAL);
+        }
+        self.transcript
+            .line(format!("{op}: none within {:?}", limits::REFUSAL_WAIT));
+        Ok(())
     }
 
     // ---- Client operations -----------------------------------------------------------------
@@ -979,48 +1124,56 @@ impl Session {
         })
     }
 
-    /// Runs one client call against `target` as `id`, bounded and attributed.
-    fn call<T, F>(&mut self, target: Target, id: &IdentitySpec, op: String, f: F) -> OpResult<T>
-    where
-        F: for<'a> FnOnce(
-            &'a mut etcd_client::Client,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<T, etcd_client::Error>> + 'a>,
-        >,
-    {
+    /// Gets a call to `target` as `id` ready: the member, the TLS, and a connection to reuse.
+    fn prepare(&mut self, target: Target, id: &IdentitySpec) -> Result<Prepared> {
         let m = self.resolve(target)?;
-        let tls = self.client_tls(m, id)?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port));
         let key = format!("{}|{}", self.member_name(m), id.cache_key());
-        let cached = self.clients.remove(&key);
-        let logs = vec![self.slot(m).log.clone()];
-        let started = Instant::now();
-        let result = self
-            .rt
-            .block_on(client::attributed(&logs, |ports| async move {
-                let mut client = match cached {
-                    Some(c) => c,
-                    None => client::connect(addr, &tls, &ports).await?,
-                };
-                let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
-                Ok((value, client))
-            }));
+        Ok(Prepared {
+            tls: self.client_tls(m, id)?,
+            addr: SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port)),
+            cached: self.clients.remove(&key),
+            logs: vec![self.slot(m).log.clone()],
+            key,
+        })
+    }
+
+    /// Keeps the connection of a call that worked; a failed one is dropped.
+    fn finish<T>(
+        &mut self,
+        key: String,
+        result: Result<(T, etcd_client::Client), Rejection>,
+    ) -> OpResult<T> {
         match result {
             Ok((value, client)) => {
                 self.clients.insert(key, client);
                 Ok(value)
             }
             Err(rejection) => {
-                tracing::info!(
-                    op = %op,
-                    class = %rejection.class,
-                    detail = %rejection.detail,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "rejected"
-                );
-                Err(Fault::Rejected { op, rejection })
+                tracing::debug!(class = %rejection.class, detail = %rejection.detail, "call failed");
+                Err(Fault::Rejected {
+                    op: String::new(),
+                    rejection,
+                })
             }
         }
+    }
+
+    /// Runs one client call against `target` as `id`, bounded and attributed. The error's `op`
+    /// is empty: callers name the operation.
+    fn call<T, F>(
+        &mut self,
+        target: Target,
+        id: &IdentitySpec,
+        bound: Duration,
+        f: F,
+    ) -> OpResult<T>
+    where
+        F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
+    {
+        let p = self.prepare(target, id)?;
+        let key = p.key.clone();
+        let result = self.rt.block_on(p.run(bound, f));
+        self.finish(key, result)
     }
 
     fn target_name(&self, target: Target) -> String {
@@ -1044,9 +1197,10 @@ impl Session {
             id.describe()
         );
         let (k, v) = (key.to_owned(), value.to_owned());
-        self.call(target, id, op.clone(), move |c| {
+        self.call(target, id, limits::OP_TIMEOUT, move |c| {
             Box::pin(async move { c.put(k, v, None).await.map(|_| ()) })
-        })?;
+        })
+        .map_err(|f| f.named(&op))?;
         self.transcript.line(format!("{op}: ok"));
         Ok(())
     }
@@ -1064,19 +1218,153 @@ impl Session {
             id.describe()
         );
         let k = key.to_owned();
-        let value = self.call(target, id, op.clone(), move |c| {
-            Box::pin(async move {
-                let r = c.get(k, None).await?;
-                Ok(r.kvs()
-                    .first()
-                    .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+        let value = self
+            .call(target, id, limits::OP_TIMEOUT, move |c| {
+                Box::pin(async move {
+                    let r = c.get(k, None).await?;
+                    Ok(r.kvs()
+                        .first()
+                        .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+                })
             })
-        })?;
+            .map_err(|f| f.named(&op))?;
         match &value {
             Some(v) => self.transcript.line(format!("{op}: {v}")),
             None => self.transcript.line(format!("{op}: (no such key)")),
         }
         Ok(value)
+    }
+
+    // ---- RBAC and membership -----------------------------------------------------------------
+
+    /// An RBAC change (`user_add`, `role_add`, `role_grant`, `user_grant_role`, `auth_enable`),
+    /// made through `target` as `id`.
+    pub fn auth_op(&mut self, target: Target, op: AuthOp, id: &IdentitySpec) -> OpResult<()> {
+        let desc = format!(
+            "{} via {} {}",
+            op.describe(),
+            self.target_name(target),
+            id.describe()
+        );
+        self.call(target, id, limits::OP_TIMEOUT, move |c| {
+            Box::pin(async move {
+                match op {
+                    AuthOp::UserAdd(name) => c
+                        .user_add(
+                            name,
+                            "",
+                            Some(etcd_client::UserAddOptions::new().with_no_pwd()),
+                        )
+                        .await
+                        .map(|_| ()),
+                    AuthOp::RoleAdd(role) => c.role_add(role).await.map(|_| ()),
+                    AuthOp::RoleGrant { role, perm } => {
+                        let mut p = match perm.access {
+                            Access::Read => etcd_client::Permission::read(perm.key),
+                            Access::Write => etcd_client::Permission::write(perm.key),
+                            Access::ReadWrite => etcd_client::Permission::read_write(perm.key),
+                        };
+                        if perm.prefix {
+                            p = p.with_prefix();
+                        }
+                        c.role_grant_permission(role, p).await.map(|_| ())
+                    }
+                    AuthOp::UserGrantRole { user, role } => {
+                        c.user_grant_role(user, role).await.map(|_| ())
+                    }
+                    AuthOp::AuthEnable => c.auth_enable().await.map(|_| ()),
+                }
+            })
+        })
+        .map_err(|f| f.named(&desc))?;
+        // Connections made before auth was enabled keep no identity etcd now asks for.
+        self.clients.clear();
+        self.transcript.line(format!("{desc}: ok"));
+        Ok(())
+    }
+
+    /// `member_add(cluster, name, overrides)`: asks the cluster (through its first running member,
+    /// with the probe certificate) to add a member, then starts it to join the cluster.
+    pub fn member_add(
+        &mut self,
+        id: ClusterId,
+        name: &str,
+        over: &MemberOverrides,
+    ) -> OpResult<MemberId> {
+        valid_name("member", name)?;
+        if self
+            .clusters
+            .iter()
+            .any(|c| c.members.iter().any(|m| m.name == name))
+        {
+            return Err(Error::Script(format!("member name `{name}` is already used")).into());
+        }
+        let (client_port, client_res) = reserve_port()?;
+        let (peer_port, peer_res) = reserve_port()?;
+        let host = self.cluster(id).spec.host.clone();
+        let peer_url = format!("https://{host}:{peer_port}");
+        let probe = IdentitySpec {
+            cert: Some(Rc::new(self.cluster(id).probe.clone())),
+            ..Default::default()
+        };
+        let desc = format!("member add {name} via {}", self.cluster_name(id));
+        let started = Instant::now();
+        let members = loop {
+            let url = peer_url.clone();
+            let result = self.call(Target::Cluster(id), &probe, limits::OP_TIMEOUT, move |c| {
+                Box::pin(async move {
+                    let r = c.member_add([url], None).await?;
+                    Ok(r.member_list()
+                        .iter()
+                        .flat_map(|m| {
+                            m.peer_urls()
+                                .iter()
+                                .map(move |u| (m.name().to_owned(), u.clone()))
+                        })
+                        .collect::<Vec<_>>())
+                })
+            });
+            match result {
+                Err(Fault::Rejected { rejection, .. })
+                    if rejection.detail.contains("unhealthy cluster")
+                        && started.elapsed() < limits::MEMBER_ADD_TIMEOUT =>
+                {
+                    tracing::debug!("member add: etcd wants the cluster connected for longer");
+                    std::thread::sleep(limits::MEMBER_ADD_RETRY_INTERVAL);
+                }
+                other => break other.map_err(|f| f.named(&desc))?,
+            }
+        };
+        let join = members
+            .into_iter()
+            .map(|(n, u)| {
+                let n = if u == peer_url { name.to_owned() } else { n };
+                format!("{n}={u}")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        tracing::info!(member = name, client_port, peer_port, %join, "added member");
+        self.transcript.line(format!("{desc}: added"));
+        let log = MemberLog {
+            member: name.to_owned(),
+            path: self.members_dir.join(format!("{name}.log")),
+        };
+        let c = &mut self.clusters[id.0];
+        c.members.push(MemberSlot {
+            name: name.to_owned(),
+            client_port,
+            peer_port,
+            reserved: vec![client_res, peer_res],
+            state: MemberState::Planned,
+            log,
+            join: Some(join),
+        });
+        let m = MemberId {
+            cluster: id,
+            index: c.members.len() - 1,
+        };
+        self.spawn_member(m, over)?;
+        Ok(m)
     }
 
     // ---- Teardown --------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use etcd_client::Client;
 use hyper_util::rt::TokioIo;
@@ -129,7 +130,7 @@ fn remote_port(line: &str) -> Option<u16> {
     addr.rsplit(':').next()?.parse().ok()
 }
 
-/// Runs `call` bounded by [`limits::OP_TIMEOUT`], watching `logs` while it runs.
+/// Runs `call` bounded by `bound`, watching `logs` while it runs.
 ///
 /// - The call succeeds: its value.
 /// - A member logs that it rejected one of our connections: that rejection, at once, without
@@ -138,7 +139,11 @@ fn remote_port(line: &str) -> Option<u16> {
 ///   certificate, RBAC): the client's class.
 /// - The call fails otherwise: the member's log, given [`limits::ATTRIBUTION_GRACE`] to say why,
 ///   else the client's words.
-pub async fn attributed<T, F, Fut>(logs: &[MemberLog], call: F) -> Result<T, Rejection>
+pub async fn attributed<T, F, Fut>(
+    logs: &[MemberLog],
+    bound: Duration,
+    call: F,
+) -> Result<T, Rejection>
 where
     F: FnOnce(SourcePorts) -> Fut,
     Fut: Future<Output = Result<T, String>>,
@@ -155,7 +160,7 @@ where
         }
     };
     let outcome = tokio::select! {
-        r = tokio::time::timeout(limits::OP_TIMEOUT, call(ports.clone())) => r,
+        r = tokio::time::timeout(bound, call(ports.clone())) => r,
         rejection = watch() => return Err(rejection),
     };
     match outcome {
@@ -180,16 +185,21 @@ where
                     return Err(rejection);
                 }
             }
+            let class = client_class.unwrap_or(Class::TlsRejected);
+            let witness = match class {
+                Class::PermissionDenied | Class::AuthFailed | Class::ServerError => Witness::Answer,
+                _ => Witness::Client,
+            };
             Err(Rejection {
-                class: client_class.unwrap_or(Class::TlsRejected),
-                witness: Witness::Client,
+                class,
+                witness,
                 detail: message,
             })
         }
         Err(_) => Err(Rejection {
             class: Class::Timeout,
             witness: Witness::Client,
-            detail: format!("no answer within {:?}", limits::OP_TIMEOUT),
+            detail: format!("no answer within {bound:?}"),
         }),
     }
 }

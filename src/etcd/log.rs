@@ -36,11 +36,14 @@ impl MemberLog {
         (lines, offset + complete as u64)
     }
 
-    /// The first "rejected connection" since `offset`, if any, and the offset read up to.
+    /// The first connection this member refused since `offset`, if any, and the offset read up
+    /// to. A "remote error" is left out: there the other side refused, and says why in its own
+    /// log (etcd's gateway dialing its own client port writes such lines, for one).
     pub fn rejection_since(&self, offset: u64) -> (Option<Rejection>, u64) {
         let (lines, end) = self.lines_since(offset);
         let rejection = lines.iter().find_map(|line| {
-            rejected_connection_error(line).map(|error| Rejection {
+            let error = rejected_connection_error(line)?;
+            (!error.starts_with("remote error")).then(|| Rejection {
                 class: classify_tls_error(&error),
                 witness: Witness::MemberLog(self.member.clone()),
                 detail: error,

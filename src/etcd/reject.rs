@@ -83,8 +83,10 @@ impl fmt::Display for Class {
 pub enum Witness {
     /// A member's log, naming the member.
     MemberLog(String),
-    /// The client's own error.
+    /// The client's own error: the client refused, or gave up.
     Client,
+    /// The member's answer to a request it received and refused (RBAC, server errors).
+    Answer,
 }
 
 /// A refusal with its class, who saw it, and the raw words (for the log on stderr only: they may
@@ -102,6 +104,7 @@ impl Rejection {
         match &self.witness {
             Witness::MemberLog(member) => format!("{} (from {member}'s log)", self.class),
             Witness::Client => format!("{} (from the client)", self.class),
+            Witness::Answer => format!("{} (the member's answer)", self.class),
         }
     }
 }
@@ -123,7 +126,8 @@ pub fn classify_tls_error(error: &str) -> Class {
         Class::IncompatibleKeyUsage
     } else if e.contains("revoked") {
         Class::Revoked
-    } else if e.contains("commonname authentication failed")
+    } else if e.contains("client certificate authentication failed")
+        || e.contains("commonname authentication failed")
         || e.contains("not in the allowed")
         || e.contains("doesn't contain any of")
         || e.contains("does not contain any of")
@@ -233,6 +237,7 @@ mod tests {
             ("x509: certificate specifies an incompatible key usage", Class::IncompatibleKeyUsage),
             ("transport: certificate serial 1d3f revoked", Class::Revoked),
             ("tls: first record does not look like a TLS handshake", Class::NotTls),
+            ("client certificate authentication failed", Class::NameNotAllowed),
             ("something new", Class::TlsRejected),
         ];
         for (error, class) in cases {

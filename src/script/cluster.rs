@@ -82,7 +82,7 @@ pub const DEFAULT_HEARTBEAT_MS: u64 = 25;
 /// etcd's election timeout for script clusters (10 heartbeats, as etcd's own defaults).
 pub const DEFAULT_ELECTION_MS: u64 = 250;
 
-fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
+pub fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
     let o = Opts::new(opts, "spawn_member()", &["cert", "ca", "args"])?;
     Ok(MemberOverrides {
         cert: o.cert("cert")?,
@@ -158,8 +158,33 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
          ```rhai\nwait_healthy(c);\n```",
         move |t: Dynamic| {
             let t = target(&t, "wait_healthy()")?;
-            with_session(&s, |ss| ss.wait_healthy(t))
+            with_session(&s, |ss| ss.wait_healthy(t, None))
         },
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "wait_healthy",
+        &["target: Member | Cluster", "identity: Cert | Map"],
+        "Waits as `wait_healthy(target)`, probing as `identity` (see `kv_set`): for clusters that\n\
+         admit only some client certificates, such as with `--client-cert-allowed-hostname`.\n\
+         ```rhai\nwait_healthy(c, allowed_client);\n```",
+        move |t: Dynamic, id: Dynamic| {
+            let t = target(&t, "wait_healthy()")?;
+            let id = super::kv::identity(&id, "wait_healthy()")?;
+            with_session(&s, |ss| ss.wait_healthy(t, Some(&id)))
+        },
+    );
+    let s = shared.clone();
+    def(
+        engine,
+        "peer_refusal",
+        &["member: Member"],
+        "Watches a member's log for up to 3 s and fails with the first connection it refuses\n\
+         (a peer's, typically), attributed from that log; succeeds if it refuses none. For\n\
+         `expect_error`: it shows which member turned which intruder away, and why.\n\
+         ```rhai\nexpect_error(|| peer_refusal(c.member(\"infra1\")), \"revoked\");\n```",
+        move |m: MemberId| with_session(&s, |ss| ss.peer_refusal(m)),
     );
     let s = shared.clone();
     def(

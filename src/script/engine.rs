@@ -6,7 +6,7 @@ use std::time::Instant;
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{Dynamic, Engine, FuncRegistration, RhaiNativeFunc, Variant};
 
-use super::{cluster, expect, kv, pki, Shared};
+use super::{admin, cluster, expect, kv, pki, Shared};
 
 /// Most operations a script may perform (a Rhai operation is roughly one expression step).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
@@ -65,6 +65,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
     });
     pki::register(&mut engine, shared);
     cluster::register(&mut engine, shared);
+    admin::register(&mut engine, shared);
     kv::register(&mut engine, shared);
     expect::register(&mut engine, shared);
     engine

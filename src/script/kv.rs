@@ -12,7 +12,7 @@ use crate::pki::Cert;
 use crate::session::IdentitySpec;
 
 /// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext }`.
-fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
+pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
     if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
         return Ok(IdentitySpec {
             cert: Some(cert),
