@@ -124,15 +124,26 @@ pub fn owner_stamp(pid: u32) -> Option<String> {
 }
 
 /// Whether the run that wrote `stamp` is still alive.
+/// A stamp that does not read as "PID STARTTIME" counts as alive: never remove what we cannot
+/// tell is dead.
 fn owner_alive(stamp: &str) -> bool {
-    let Some(pid) = stamp
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-    else {
-        return false;
+    let mut parts = stamp.split_whitespace();
+    let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let (Some(pid), Some(_), None) = (pid, parts.next(), parts.next()) else {
+        return true;
     };
     owner_stamp(pid).as_deref() == Some(stamp.trim())
+}
+
+/// Writes the owner file of a work dir: to a side file first, then renamed into place, so that
+/// another run cleaning stale dirs never reads it half written.
+pub fn write_owner(dir: &Path) -> Result<()> {
+    let Some(stamp) = owner_stamp(std::process::id()) else {
+        return Ok(());
+    };
+    let side = dir.join(format!("{OWNER_FILE}.new"));
+    fs::write(&side, stamp).map_err(Error::io("failed to write the owner file"))?;
+    fs::rename(&side, dir.join(OWNER_FILE)).map_err(Error::io("failed to write the owner file"))
 }
 
 /// Removes the work dirs in `tmp` whose owning run is gone. Returns the removed paths.

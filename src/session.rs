@@ -320,10 +320,7 @@ impl Session {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
             .map_err(Error::io(format!("failed to restrict {}", dir.display())))?;
         lifecycle::register_workdir(&dir, opts.keep);
-        if let Some(stamp) = lifecycle::owner_stamp(std::process::id()) {
-            fs::write(dir.join(lifecycle::OWNER_FILE), stamp)
-                .map_err(Error::io("failed to write the owner file"))?;
-        }
+        lifecycle::write_owner(&dir)?;
         let pki_dir = dir.join("pki");
         let members_dir = dir.join("members");
         for d in [&pki_dir, &members_dir] {
@@ -948,12 +945,24 @@ impl Session {
             .map(|slot| (slot.log.clone(), slot.log.mark()))
             .collect();
         let mut pending = members.clone();
-        let mut first_refusal: Option<Instant> = None;
         while !pending.is_empty() {
             for &m in &pending {
                 self.ensure_running(m)?;
             }
-            let verdicts = self.probe_all(&pending, &probe)?;
+            let verdicts = match self.probe_round(&pending, &probe, &logs)? {
+                Some(v) => v,
+                None => {
+                    // A member refused a peer (or us) while the cluster is not healthy: that is
+                    // why. Give the other members a moment to say so too, then name the first
+                    // in plan order, whichever happened to log first.
+                    std::thread::sleep(limits::REJECTION_PATIENCE);
+                    let rejection = logs
+                        .iter()
+                        .find_map(|(log, mark)| log.rejection_since(*mark).0)
+                        .expect("a refusal was seen");
+                    return Err(Fault::Rejected { op, rejection });
+                }
+            };
             let mut still = Vec::new();
             for (m, verdict) in pending.into_iter().zip(verdicts) {
                 match verdict {
@@ -965,22 +974,6 @@ impl Session {
             pending = still;
             if pending.is_empty() {
                 break;
-            }
-            // A member that refused a peer while the cluster is not healthy says why it is not:
-            // report that soon instead of waiting out the whole bound.
-            let refusal = || {
-                logs.iter()
-                    .find_map(|(log, mark)| log.rejection_since(*mark).0)
-            };
-            if first_refusal.is_none() && refusal().is_some() {
-                first_refusal = Some(Instant::now());
-            }
-            if first_refusal.is_some_and(|seen| seen.elapsed() >= limits::REJECTION_PATIENCE) {
-                // Look again: by now every member that refuses has said so, and the first in
-                // plan order is named, whichever happened to log first.
-                if let Some(rejection) = refusal() {
-                    return Err(Fault::Rejected { op, rejection });
-                }
             }
             if started.elapsed() >= limits::HEALTH_TIMEOUT {
                 let tails: Vec<String> = pending
@@ -996,15 +989,15 @@ impl Session {
                     .collect();
                 return Err(Fault::Rejected {
                     op,
-                    rejection: Rejection {
-                        class: Class::Timeout,
-                        witness: Witness::Client,
-                        detail: format!(
+                    rejection: Rejection::unlogged(
+                        Class::Timeout,
+                        Witness::Client,
+                        format!(
                             "not healthy within {:?}: {}",
                             limits::HEALTH_TIMEOUT,
                             tails.join("; ")
                         ),
-                    },
+                    ),
                 });
             }
             std::thread::sleep(limits::POLL_INTERVAL);
@@ -1014,28 +1007,43 @@ impl Session {
         Ok(())
     }
 
-    /// One health probe of each member, all at once: `Ok(true)` it answered (an RBAC refusal
-    /// is an answer too), `Ok(false)` not yet, `Err` the member refused the probe's identity,
-    /// which no wait will change.
-    fn probe_all(
+    /// One health probe of each member, all at once, while watching `logs` for refusals:
+    /// `None` if a member refused a connection meanwhile, else a verdict per member: `Ok(true)`
+    /// it answered (an RBAC refusal is an answer too), `Ok(false)` not yet, `Err` the member
+    /// refused the probe's identity, which no wait will change.
+    fn probe_round(
         &mut self,
         members: &[MemberId],
         id: &IdentitySpec,
-    ) -> Result<Vec<Result<bool, Rejection>>> {
+        logs: &[(MemberLog, u64)],
+    ) -> Result<Option<Vec<Result<bool, Rejection>>>> {
         let prepared = members
             .iter()
             .map(|&m| self.prepare(Target::Member(m), id))
             .collect::<Result<Vec<_>>>()?;
         let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
-        let results = self
-            .rt
-            .block_on(futures_util::future::join_all(prepared.into_iter().map(
-                |p| {
-                    p.run(limits::PROBE_CALL_TIMEOUT, |c| {
-                        Box::pin(async move { c.get("health", None).await.map(|_| ()) })
-                    })
-                },
-            )));
+        let probes = futures_util::future::join_all(prepared.into_iter().map(|p| {
+            p.run(limits::PROBE_CALL_TIMEOUT, |c| {
+                Box::pin(async move { c.get("health", None).await.map(|_| ()) })
+            })
+        }));
+        let refused = async {
+            while !logs
+                .iter()
+                .any(|(log, mark)| log.rejection_since(*mark).0.is_some())
+            {
+                tokio::time::sleep(limits::LOG_WATCH_INTERVAL).await;
+            }
+        };
+        let results = self.rt.block_on(async {
+            tokio::select! {
+                results = probes => Some(results),
+                () = refused => None,
+            }
+        });
+        let Some(results) = results else {
+            return Ok(None);
+        };
         let mut verdicts = Vec::new();
         for (key, result) in keys.into_iter().zip(results) {
             verdicts.push(match self.finish(key, result) {
@@ -1054,7 +1062,7 @@ impl Session {
                 Err(Fault::Fatal(e)) => return Err(e),
             });
         }
-        Ok(verdicts)
+        Ok(Some(verdicts))
     }
 
     /// `peer_refusal(member)`: waits up to [`limits::REFUSAL_WAIT`] for the member to log that

@@ -16,9 +16,7 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use super::log::MemberLog;
-use super::reject::{
-    classify_client_error, classify_tls_error, rejected_connection_error, Class, Rejection, Witness,
-};
+use super::reject::{classify_client_error, Class, Rejection, Witness};
 use crate::limits;
 
 /// How a client presents itself and what it trusts.
@@ -113,13 +111,11 @@ fn our_rejection(logs: &[MemberLog], marks: &[u64], ports: &SourcePorts) -> Opti
     logs.iter().zip(marks).find_map(|(log, &mark)| {
         let (lines, _) = log.lines_since(mark);
         lines.iter().find_map(|line| {
-            let error = rejected_connection_error(line)?;
             let port = remote_port(line)?;
-            ports.contains(port).then(|| Rejection {
-                class: classify_tls_error(&error),
-                witness: Witness::MemberLog(log.member.clone()),
-                detail: error,
-            })
+            if !ports.contains(port) {
+                return None;
+            }
+            Rejection::from_log_line(&log.member, line)
         })
     })
 }
@@ -190,16 +186,12 @@ where
                 Class::PermissionDenied | Class::AuthFailed | Class::ServerError => Witness::Answer,
                 _ => Witness::Client,
             };
-            Err(Rejection {
-                class,
-                witness,
-                detail: message,
-            })
+            Err(Rejection::unlogged(class, witness, message))
         }
-        Err(_) => Err(Rejection {
-            class: Class::Timeout,
-            witness: Witness::Client,
-            detail: format!("no answer within {bound:?}"),
-        }),
+        Err(_) => Err(Rejection::unlogged(
+            Class::Timeout,
+            Witness::Client,
+            format!("no answer within {bound:?}"),
+        )),
     }
 }

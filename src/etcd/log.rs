@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use super::reject::{classify_tls_error, rejected_connection_error, Rejection, Witness};
+use super::reject::Rejection;
 
 /// One member's log, written by etcd, read by us.
 #[derive(Clone, Debug)]
@@ -37,18 +37,12 @@ impl MemberLog {
     }
 
     /// The first connection this member refused since `offset`, if any, and the offset read up
-    /// to. A "remote error" is left out: there the other side refused, and says why in its own
-    /// log (etcd's gateway dialing its own client port writes such lines, for one).
+    /// to.
     pub fn rejection_since(&self, offset: u64) -> (Option<Rejection>, u64) {
         let (lines, end) = self.lines_since(offset);
-        let rejection = lines.iter().find_map(|line| {
-            let error = rejected_connection_error(line)?;
-            (!error.starts_with("remote error")).then(|| Rejection {
-                class: classify_tls_error(&error),
-                witness: Witness::MemberLog(self.member.clone()),
-                detail: error,
-            })
-        });
+        let rejection = lines
+            .iter()
+            .find_map(|line| Rejection::from_log_line(&self.member, line));
         (rejection, end)
     }
 

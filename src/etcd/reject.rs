@@ -96,9 +96,46 @@ pub struct Rejection {
     pub class: Class,
     pub witness: Witness,
     pub detail: String,
+    /// When the member logged it, if a member did: how fast a check resolves is measured from it.
+    pub logged_at: Option<time::OffsetDateTime>,
 }
 
 impl Rejection {
+    /// A refusal by `member`, read from one line of its log, if the line is one.
+    pub fn from_log_line(member: &str, line: &str) -> Option<Rejection> {
+        let error = rejected_connection_error(line)?;
+        let logged_at = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| {
+                let ts = v.get("ts")?.as_str()?.to_owned();
+                time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
+        Some(Rejection {
+            class: classify_tls_error(&error),
+            witness: Witness::MemberLog(member.to_owned()),
+            detail: error,
+            logged_at,
+        })
+    }
+
+    /// A refusal seen by the client (or answered by the member) rather than logged.
+    pub fn unlogged(class: Class, witness: Witness, detail: String) -> Rejection {
+        Rejection {
+            class,
+            witness,
+            detail,
+            logged_at: None,
+        }
+    }
+
+    /// Milliseconds since the member logged this refusal, if it did.
+    pub fn ms_since_logged(&self) -> Option<i64> {
+        self.logged_at.map(|t| {
+            ((time::OffsetDateTime::now_utc() - t).as_seconds_f64() * 1000.0).round() as i64
+        })
+    }
+
     /// Words for the transcript: the class and who saw it, nothing the runtime chose.
     pub fn summary(&self) -> String {
         match &self.witness {
@@ -107,6 +144,20 @@ impl Rejection {
             Witness::Answer => format!("{} (the member's answer)", self.class),
         }
     }
+}
+
+/// Whether a "rejected connection" error is a refusal by this member. It is not when the other
+/// side refused ("remote error: ...", its own log says why) or just went away mid-handshake
+/// ("EOF", a reset): a client that gave up, or etcd's gateway dialing its own port.
+pub fn is_refusal(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    !(e.starts_with("remote error")
+        || e == "eof"
+        || e.ends_with(": eof")
+        || e.contains("connection reset")
+        || e.contains("broken pipe")
+        || e.contains("i/o timeout")
+        || e.contains("use of closed network connection"))
 }
 
 /// Classifies the `error` of a member's "rejected connection" log line.
@@ -144,7 +195,8 @@ pub fn classify_tls_error(error: &str) -> Class {
     }
 }
 
-/// Reads a member's log line; returns the error of a "rejected connection" line.
+/// Reads a member's log line; returns the error of a "rejected connection" line that is a
+/// refusal (see [`is_refusal`]).
 pub fn rejected_connection_error(line: &str) -> Option<String> {
     // Cheap test first: most lines are not rejections, and 3.4 writes some non-JSON grpc lines.
     if !line.contains("rejected connection") {
@@ -154,12 +206,8 @@ pub fn rejected_connection_error(line: &str) -> Option<String> {
     if v.get("msg")?.as_str()? != "rejected connection" {
         return None;
     }
-    Some(
-        v.get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("")
-            .to_owned(),
-    )
+    let error = v.get("error").and_then(|e| e.as_str()).unwrap_or("");
+    is_refusal(error).then(|| error.to_owned())
 }
 
 /// Classifies what the client saw, where the client's words are reliable. `None` means the client
@@ -220,6 +268,18 @@ mod tests {
             rejected_connection_error("WARNING: 2026/11/28 grpc: rejected connection"),
             None
         );
+    }
+
+    #[test]
+    fn hanging_up_is_no_refusal() {
+        for error in [
+            "EOF",
+            "remote error: tls: bad certificate",
+            "read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer",
+        ] {
+            assert!(!is_refusal(error), "{error}");
+        }
+        assert!(is_refusal("tls: client didn't provide a certificate"));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                             rejection.class, rejection.detail
                         )));
                     }
+                    // How long after the member logged the refusal the check resolved.
+                    tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(), "negative check resolved");
                     with_session(&s, |ss| {
                         ss.transcript.check(format!("{op}: rejected: {}, as expected", rejection.summary()));
                         Ok(())
