@@ -99,6 +99,7 @@ fn execute(command: Command) -> Result<()> {
                 etcd,
                 workdir,
                 keep,
+                deadline: None,
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }

@@ -17,13 +17,21 @@ struct Live {
     pids: Vec<u32>,
     workdir: Option<PathBuf>,
     keep: bool,
+    /// What is running, for the message on interruption.
+    script: Option<String>,
 }
 
 static LIVE: Mutex<Live> = Mutex::new(Live {
     pids: Vec::new(),
     workdir: None,
     keep: false,
+    script: None,
 });
+
+/// Records the script being run.
+pub fn register_script(name: &str) {
+    live().script = Some(name.to_owned());
+}
 
 fn live() -> std::sync::MutexGuard<'static, Live> {
     // A panic while the lock was held must not stop the teardown.
@@ -75,10 +83,16 @@ pub fn install_signal_thread() {
             } else {
                 128 + signal as i32
             };
+            let script = live().script.clone();
             let (members, workdir) = teardown_now();
-            let mut msg = format!("interrupted by {signal}: killed {members} etcd member(s)");
-            if let Some(dir) = workdir {
-                msg.push_str(&format!(", kept work dir {}", dir.display()));
+            let mut msg = format!("interrupted by {signal}");
+            if let Some(script) = script {
+                msg.push_str(&format!(" while running {script}"));
+            }
+            msg.push_str(&format!(": killed {members} etcd member(s)"));
+            match workdir {
+                Some(dir) => msg.push_str(&format!(", kept work dir {}", dir.display())),
+                None => msg.push_str(", removed the work dir"),
             }
             eprintln!("{msg}");
             std::process::exit(code);
@@ -86,9 +100,19 @@ pub fn install_signal_thread() {
         .expect("failed to start the signal thread");
 }
 
+/// Makes a panic tear the run down before anything else happens, then report itself as a bug.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let (members, _) = teardown_now();
+        eprintln!("internal error: etcdscript panicked (a bug; please report it); killed {members} etcd member(s)");
+        default(info);
+    }));
+}
+
 /// Kills every registered member group and removes the work dir unless kept. Returns how many
 /// members were killed and the kept work dir, if any.
-fn teardown_now() -> (usize, Option<PathBuf>) {
+pub fn teardown_now() -> (usize, Option<PathBuf>) {
     let mut l = live();
     let pids = std::mem::take(&mut l.pids);
     for &pid in &pids {

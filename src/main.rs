@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     // Before any thread exists, so that every thread inherits the blocked signals.
     etcdscript::lifecycle::install_signal_thread();
+    etcdscript::lifecycle::install_panic_hook();
     let cli = etcdscript::cli::Cli::parse();
     let default = match cli.verbose {
         0 => "warn",

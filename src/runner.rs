@@ -50,6 +50,19 @@ pub fn compile(engine: &Engine, src: &Source) -> Result<AST> {
         .compile(&src.text)
         .map_err(|e: ParseError| Error::Script(src.locate(e.1, &e.0.to_string())))?;
     ast.set_source(src.name.as_str());
+    if let Some(call) = crate::script::check::unknown_call(engine, &ast) {
+        let n = call.arity;
+        let sig = format!(
+            "{} with {n} argument{}",
+            call.name,
+            if n == 1 { "" } else { "s" }
+        );
+        let mut msg = not_found(&sig);
+        if let Some(near) = call.near {
+            msg.push_str(&format!(" (did you mean `{near}`?)"));
+        }
+        return Err(Error::Script(src.locate(call.pos, &msg)));
+    }
     Ok(ast)
 }
 
@@ -67,7 +80,12 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let engine = engine::build(&shared, Some(deadline));
     let ast = compile(&engine, src)?;
-    *shared.borrow_mut() = Some(Session::new(opts)?);
+    let opts = RunOptions {
+        deadline: Some(deadline),
+        ..opts.clone()
+    };
+    crate::lifecycle::register_script(&src.name);
+    *shared.borrow_mut() = Some(Session::new(&opts)?);
     let result = engine.run_ast(&ast);
     // Tear down before judging, so that the members are gone whatever the outcome.
     let session = shared.borrow_mut().take();
@@ -113,12 +131,11 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
     let (inner, pos) = innermost(e);
     if let Some(fault) = find_fault(e) {
         return match fault.as_ref() {
-            Fault::Rejected { op, rejection } => {
-                tracing::info!(detail = %rejection.detail, "rejection");
-                Error::CheckFailed(
-                    src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())),
-                )
-            }
+            Fault::Rejected { op, rejection } => Error::CheckFailed(format!(
+                "{}\n  = detail: {}",
+                src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())),
+                rejection.detail
+            )),
             Fault::Fatal(err) => {
                 let located = src.locate(pos, &err.to_string());
                 match err {

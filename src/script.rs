@@ -4,6 +4,7 @@
 //! This layer converts arguments and maps errors; the logic lives in the domain modules.
 
 pub mod admin;
+pub mod check;
 pub mod cluster;
 pub mod engine;
 pub mod expect;

@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub workdir: Option<PathBuf>,
     /// Keep the work dir after the run.
     pub keep: bool,
+    /// When the whole run must end (`--timeout`); every wait is cut short by it.
+    pub deadline: Option<Instant>,
 }
 
 /// A cluster as the script planned it.
@@ -52,6 +54,8 @@ pub struct ClusterSpec {
     pub client_crl: bool,
     /// Give members the CA's CRL with `--peer-crl-file`.
     pub peer_crl: bool,
+    /// How long `wait_healthy` waits for this cluster.
+    pub health_timeout: Duration,
 }
 
 /// What one `spawn_member` call may change for this member alone.
@@ -205,6 +209,7 @@ type CallFuture<'a, T> =
 /// A client call made ready by [`Session::prepare`].
 struct Prepared {
     key: String,
+    member: MemberId,
     tls: ClientTls,
     addr: SocketAddr,
     cached: Option<etcd_client::Client>,
@@ -250,6 +255,7 @@ pub struct Session {
     clients: HashMap<String, etcd_client::Client>,
     pub transcript: Transcript,
     torn_down: bool,
+    deadline: Option<Instant>,
 }
 
 /// Picks a free loopback port and holds it: bound, so that no other run is given it, but not
@@ -345,12 +351,31 @@ impl Session {
             clients: HashMap::new(),
             transcript: Transcript::default(),
             torn_down: false,
+            deadline: opts.deadline,
         })
     }
 
     /// The work dir.
     pub fn workdir(&self) -> &Path {
         &self.dir
+    }
+
+    /// `bound`, cut short by the run's deadline.
+    fn bounded(&self, bound: Duration) -> Duration {
+        match self.deadline {
+            Some(d) => bound.min(d.saturating_duration_since(Instant::now())),
+            None => bound,
+        }
+    }
+
+    /// Fails once the run is past its deadline (`--timeout`).
+    fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => {
+                Err(Error::Timeout("the run went past --timeout".into()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn claim_name(&mut self, kind: &str, name: &str) -> Result<()> {
@@ -782,7 +807,7 @@ impl Session {
 
     /// Waits for "serving peer traffic" in the member's log, bounded; fails if etcd exits first.
     fn wait_serving(&mut self, m: MemberId, mark: u64) -> Result<()> {
-        let deadline = Instant::now() + limits::MEMBER_START_TIMEOUT;
+        let deadline = Instant::now() + self.bounded(limits::MEMBER_START_TIMEOUT);
         let log = self.slot(m).log.clone();
         let mut offset = mark;
         loop {
@@ -802,6 +827,7 @@ impl Session {
             }
             if Instant::now() >= deadline {
                 self.kill_slot(m);
+                self.check_deadline()?;
                 return Err(Error::Environment(format!(
                     "member {} did not serve its peer port within {:?}; last log lines:\n{}",
                     log.member,
@@ -938,6 +964,7 @@ impl Session {
             },
         };
         let started = Instant::now();
+        let health_timeout = self.cluster(cluster).spec.health_timeout;
         // Any member of the cluster may be the one refusing: scan them all, from now on.
         let logs: Vec<(MemberLog, u64)> = self.clusters[cluster.0]
             .members
@@ -975,7 +1002,8 @@ impl Session {
             if pending.is_empty() {
                 break;
             }
-            if started.elapsed() >= limits::HEALTH_TIMEOUT {
+            self.check_deadline()?;
+            if started.elapsed() >= health_timeout {
                 let tails: Vec<String> = pending
                     .iter()
                     .map(|&m| {
@@ -994,7 +1022,7 @@ impl Session {
                         Witness::Client,
                         format!(
                             "not healthy within {:?}: {}",
-                            limits::HEALTH_TIMEOUT,
+                            health_timeout,
                             tails.join("; ")
                         ),
                     ),
@@ -1021,9 +1049,11 @@ impl Session {
             .iter()
             .map(|&m| self.prepare(Target::Member(m), id))
             .collect::<Result<Vec<_>>>()?;
-        let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
+        let keys: Vec<(String, MemberId)> =
+            prepared.iter().map(|p| (p.key.clone(), p.member)).collect();
+        let probe_bound = self.bounded(limits::PROBE_CALL_TIMEOUT);
         let probes = futures_util::future::join_all(prepared.into_iter().map(|p| {
-            p.run(limits::PROBE_CALL_TIMEOUT, |c| {
+            p.run(probe_bound, |c| {
                 Box::pin(async move { c.get("health", None).await.map(|_| ()) })
             })
         }));
@@ -1045,8 +1075,8 @@ impl Session {
             return Ok(None);
         };
         let mut verdicts = Vec::new();
-        for (key, result) in keys.into_iter().zip(results) {
-            verdicts.push(match self.finish(key, result) {
+        for ((key, m), result) in keys.into_iter().zip(results) {
+            verdicts.push(match self.finish(key, m, result) {
                 Ok(()) => Ok(true),
                 Err(Fault::Rejected { rejection, .. }) => match rejection.class {
                     Class::PermissionDenied | Class::AuthFailed => Ok(true),
@@ -1076,6 +1106,7 @@ impl Session {
         let mark = log.mark();
         let started = Instant::now();
         while started.elapsed() < limits::REFUSAL_WAIT {
+            self.check_deadline()?;
             if let (Some(rejection), _) = log.rejection_since(mark) {
                 tracing::info!(member = %name, detail = %rejection.detail, "refusal");
                 return Err(Fault::Rejected { op, rejection });
@@ -1137,6 +1168,7 @@ impl Session {
         let m = self.resolve(target)?;
         let key = format!("{}|{}", self.member_name(m), id.cache_key());
         Ok(Prepared {
+            member: m,
             tls: self.client_tls(m, id)?,
             addr: SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port)),
             cached: self.clients.remove(&key),
@@ -1149,6 +1181,7 @@ impl Session {
     fn finish<T>(
         &mut self,
         key: String,
+        m: MemberId,
         result: Result<(T, etcd_client::Client), Rejection>,
     ) -> OpResult<T> {
         match result {
@@ -1157,6 +1190,8 @@ impl Session {
                 Ok(value)
             }
             Err(rejection) => {
+                // A member that died is the news, not the failed call.
+                self.ensure_running(m)?;
                 tracing::debug!(class = %rejection.class, detail = %rejection.detail, "call failed");
                 Err(Fault::Rejected {
                     op: String::new(),
@@ -1179,9 +1214,13 @@ impl Session {
         F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
     {
         let p = self.prepare(target, id)?;
-        let key = p.key.clone();
+        let (key, m) = (p.key.clone(), p.member);
+        let bound = self.bounded(bound);
         let result = self.rt.block_on(p.run(bound, f));
-        self.finish(key, result)
+        if result.is_err() {
+            self.check_deadline()?;
+        }
+        self.finish(key, m, result)
     }
 
     fn target_name(&self, target: Target) -> String {
@@ -1338,6 +1377,7 @@ impl Session {
                         && started.elapsed() < limits::MEMBER_ADD_TIMEOUT =>
                 {
                     tracing::debug!("member add: etcd wants the cluster connected for longer");
+                    self.check_deadline()?;
                     std::thread::sleep(limits::MEMBER_ADD_RETRY_INTERVAL);
                 }
                 other => break other.map_err(|f| f.named(&desc))?,

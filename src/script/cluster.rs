@@ -40,6 +40,7 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
             "args",
             "client_crl",
             "peer_crl",
+            "health_timeout_ms",
         ],
     )?;
     let names = names
@@ -74,6 +75,10 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         args: o.strings("args")?.unwrap_or_default(),
         client_crl: o.bool("client_crl")?.unwrap_or(false),
         peer_crl: o.bool("peer_crl")?.unwrap_or(false),
+        health_timeout: std::time::Duration::from_millis(ms(
+            "health_timeout_ms",
+            crate::limits::HEALTH_TIMEOUT.as_millis() as u64,
+        )?),
     })
 }
 
@@ -107,7 +112,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
          `peer_cert_auth` (default true), `token` (default \"etcd-cluster\"), `host` (the name in\n\
          URLs and expected in the server certificate, default \"localhost\"), `client_ports` and\n\
          `peer_ports` (pin ports, one per member), `heartbeat_ms` (25) and `election_ms` (250),\n\
-         `client_crl` and `peer_crl` (give members the CA's CRL), `args` (extra etcd flags).\n\
+         `client_crl` and `peer_crl` (give members the CA's CRL), `args` (extra etcd flags),\n\
+         `health_timeout_ms` (how long `wait_healthy` waits, default 15000).\n\
          ```rhai\nlet c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });\n```",
         move |names: Array, opts: Map| {
             let spec = cluster_spec(names, &opts)?;

@@ -155,7 +155,7 @@ impl<'a> Opts<'a> {
 }
 
 /// The valid key nearest to a typo, if it is near enough to be the likely meaning.
-fn closest<'v>(typo: &str, valid: &[&'v str]) -> Option<&'v str> {
+pub fn closest<'v>(typo: &str, valid: &[&'v str]) -> Option<&'v str> {
     valid
         .iter()
         .map(|v| (edit_distance(typo, v), *v))

@@ -1,0 +1,110 @@
+//! A static check of a compiled script: every function it calls exists with that many
+//! arguments, so that a typo is found before any etcd member starts.
+
+use std::collections::{HashMap, HashSet};
+
+use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
+
+/// Functions the Rhai language provides itself, outside any package: name and arities.
+const LANGUAGE: &[(&str, &[usize])] = &[
+    ("print", &[1]),
+    ("debug", &[1]),
+    ("type_of", &[1]),
+    ("Fn", &[1]),
+    ("call", &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    ("curry", &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    ("is_def_fn", &[2, 3]),
+    ("is_def_var", &[1]),
+    ("is_shared", &[1]),
+];
+
+/// Name and argument count of every function the engine knows, from its own signatures.
+fn known(engine: &Engine, ast: &AST) -> HashMap<String, HashSet<usize>> {
+    let mut map: HashMap<String, HashSet<usize>> = HashMap::new();
+    for sig in engine.gen_fn_signatures(true) {
+        let Some((name, rest)) = sig.split_once('(') else {
+            continue;
+        };
+        let params = rest.split(')').next().unwrap_or("");
+        let arity = if params.trim().is_empty() {
+            0
+        } else {
+            params.split(',').count()
+        };
+        map.entry(name.to_owned()).or_default().insert(arity);
+    }
+    for f in ast.iter_functions() {
+        map.entry(f.name.to_owned())
+            .or_default()
+            .insert(f.params.len());
+    }
+    for (name, arities) in LANGUAGE {
+        map.entry((*name).to_owned())
+            .or_default()
+            .extend(arities.iter().copied());
+    }
+    map
+}
+
+/// A call to a function that does not exist with that many arguments.
+pub struct UnknownCall {
+    pub name: String,
+    pub arity: usize,
+    pub pos: Position,
+    /// A known function with a near name, when the name itself is unknown.
+    pub near: Option<String>,
+}
+
+/// The first call to a function that does not exist with that many arguments.
+pub fn unknown_call(engine: &Engine, ast: &AST) -> Option<UnknownCall> {
+    let known = known(engine, ast);
+    // A variable may hold a closure and be called like a function: never flag those.
+    let mut variables = HashSet::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Stmt(Stmt::Var(x, ..))) = path.last() {
+            variables.insert(x.0.name.to_string());
+        }
+        true
+    });
+    for f in ast.iter_functions() {
+        variables.extend(f.params.iter().map(|p| p.to_string()));
+    }
+    let mut found = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let (call, pos, receiver) = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(x, pos)))
+            | Some(ASTNode::Stmt(Stmt::FnCall(x, pos))) => (x, *pos, 0),
+            Some(ASTNode::Expr(Expr::MethodCall(x, pos))) => (x, *pos, 1),
+            _ => return true,
+        };
+        let name = call.name.as_str();
+        let plain = call.op_token.is_none()
+            && call.namespace.is_empty()
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && !name.contains('$');
+        if !plain || variables.contains(name) {
+            return true;
+        }
+        let arity = call.args.len() + receiver;
+        if known.get(name).is_some_and(|a| a.contains(&arity)) {
+            return true;
+        }
+        let near = if known.contains_key(name) {
+            None
+        } else {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            super::opts::closest(name, &names).map(str::to_owned)
+        };
+        found = Some(UnknownCall {
+            name: name.to_owned(),
+            arity,
+            pos,
+            near,
+        });
+        false
+    });
+    found
+}
