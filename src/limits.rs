@@ -26,9 +26,6 @@ pub const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// `etcd --version` in `doctor`.
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// When a member logs a refusal while `wait_healthy` waits, the refusal is the reason; this is
-/// how long the other members get to log theirs, so that the first in plan order can be named.
-pub const REJECTION_PATIENCE: Duration = Duration::from_millis(30);
 /// `peer_refusal`: how long to watch a member's log for a refused connection.
 pub const REFUSAL_WAIT: Duration = Duration::from_secs(3);
 /// `member_add`: how long to retry while etcd answers "unhealthy cluster" (its strict

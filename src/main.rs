@@ -1,5 +1,7 @@
 //! The etcdscript binary: parse the command line, start logging, run, exit with the outcome.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -18,6 +20,7 @@ fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     std::process::exit(etcdscript::cli::dispatch(cli));
 }

@@ -363,11 +363,19 @@ fn san(cert: &str, s: &str) -> Result<SanType> {
     if let Ok(ip) = s.parse() {
         return Ok(SanType::IpAddress(ip));
     }
-    s.try_into().map(SanType::DnsName).map_err(|_| {
+    let bad = || {
         Error::Script(format!(
             "certificate `{cert}`: `{s}` is not a DNS name or IP address"
         ))
-    })
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let name = s.strip_prefix("*.").unwrap_or(s);
+    if s.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(bad());
+    }
+    s.try_into().map(SanType::DnsName).map_err(|_| bad())
 }
 
 fn read_serial(der: &[u8]) -> Result<Vec<u8>> {

@@ -168,6 +168,7 @@ where
                 Some(
                     Class::UnknownAuthority
                         | Class::HostnameMismatch
+                        | Class::IncompatibleKeyUsage
                         | Class::PermissionDenied
                         | Class::AuthFailed
                         | Class::Unavailable

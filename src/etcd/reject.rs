@@ -87,6 +87,9 @@ pub enum Witness {
     Client,
     /// The member's answer to a request it received and refused (RBAC, server errors).
     Answer,
+    /// Some member of the cluster logged it. Which one logs first varies from run to run, so the
+    /// transcript does not name it (the log on stderr does).
+    SomeMember,
 }
 
 /// A refusal with its class, who saw it, and the raw words (for the log on stderr only: they may
@@ -142,6 +145,7 @@ impl Rejection {
             Witness::MemberLog(member) => format!("{} (from {member}'s log)", self.class),
             Witness::Client => format!("{} (from the client)", self.class),
             Witness::Answer => format!("{} (the member's answer)", self.class),
+            Witness::SomeMember => format!("{} (from the members' logs)", self.class),
         }
     }
 }
@@ -225,6 +229,8 @@ pub fn classify_client_error(error: &str) -> Option<Class> {
         || e.contains("expired") && e.contains("invalid peer certificate")
     {
         Some(Class::Expired)
+    } else if e.contains("does not allow extended key usage") || e.contains("invalidpurpose") {
+        Some(Class::IncompatibleKeyUsage)
     } else if e.contains("notvalidyet") || e.contains("not valid yet") {
         Some(Class::NotYetValid)
     } else if e.contains("permission denied") {

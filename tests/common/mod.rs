@@ -75,3 +75,185 @@ let c = cluster(["m1"], #{ ca: ca, cert: server });
 let m1 = spawn_member(c, "m1");
 wait_healthy(c);
 "#;
+
+/// A run in progress, watched line by line: the member PIDs and work dir it logs (with -v),
+/// and its transcript.
+pub struct Live {
+    pub child: std::process::Child,
+    pub pids: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+    pub workdir: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::mpsc::Receiver<String>,
+    pub transcript: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// The value of `key=value` in a log line.
+fn field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    Some(line[start..].split_whitespace().next()?.to_owned())
+}
+
+impl Live {
+    /// Starts `etcdscript -v run [extra] SCRIPT` on `text`, with `env` added.
+    pub fn start(text: &str, extra: &[&str], env: &[(&str, &str)]) -> Live {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("live.rhai");
+        std::fs::write(&path, text).expect("write script");
+        let mut cmd = Command::new(bin());
+        cmd.arg("-v").arg("run").args(extra).arg(&path);
+        cmd.envs(env.iter().copied());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("start etcdscript");
+        let pids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let workdir = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let stderr_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let (p, w, t) = (pids.clone(), workdir.clone(), stderr_text.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("started etcd") {
+                    if let Some(pid) = field(&line, "pid").and_then(|p| p.parse().ok()) {
+                        p.lock().unwrap().push(pid);
+                    }
+                }
+                if line.contains("work dir") {
+                    if let Some(d) = field(&line, "workdir") {
+                        *w.lock().unwrap() = Some(PathBuf::from(d));
+                    }
+                }
+                let mut t = t.lock().unwrap();
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Live {
+            child,
+            pids,
+            workdir,
+            stderr: stderr_text,
+            stdout: rx,
+            transcript: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Waits (bounded) for a transcript line containing `needle`.
+    pub fn wait_for(&mut self, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.transcript.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?}; transcript so far:\n{}\nstderr:\n{}",
+                    self.transcript.join("\n"),
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal to etcdscript itself.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for etcdscript to exit; returns its exit code (or -signal) and stderr.
+    pub fn finish(&mut self) -> (i32, String) {
+        use std::os::unix::process::ExitStatusExt;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("etcdscript did not exit");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        // Let the reader threads drain.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        while let Ok(line) = self.stdout.try_recv() {
+            self.transcript.push(line);
+        }
+        let code = status
+            .code()
+            .unwrap_or_else(|| -status.signal().unwrap_or(0));
+        (code, self.stderr.lock().unwrap().clone())
+    }
+
+    /// The member PIDs the run logged.
+    pub fn pids(&self) -> Vec<u32> {
+        self.pids.lock().unwrap().clone()
+    }
+
+    /// The work dir the run logged.
+    pub fn workdir(&self) -> PathBuf {
+        self.workdir
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the run logged no work dir")
+    }
+}
+
+/// Whether a process runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Asserts that none of `pids` runs within 2 s.
+pub fn assert_all_gone(pids: &[u32]) {
+    assert!(!pids.is_empty(), "the run logged no member PIDs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "members still running 2 s after the run ended: {:?}",
+            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Three members, healthy, then "ready" in the transcript.
+pub const THREE_READY: &str = r#"
+let ca = ca("ca");
+let server = issue(ca, "server", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] });
+let client = issue(ca, "client");
+let c = cluster(["m1", "m2", "m3"], #{ ca: ca, cert: server });
+for n in c.names { spawn_member(c, n); }
+wait_healthy(c);
+kv_set(c, "k", "v", client);
+print("ready");
+"#;
