@@ -37,7 +37,7 @@ fn script_error_midway() {
 #[test]
 fn panic_inside_etcdscript() {
     let text = format!("{THREE_READY}\npanic_for_tests();\n");
-    let mut run = Live::start(&text, &[], &[("ETCDSCRIPT_TEST_HOOKS", "1")]);
+    let mut run = Live::start(&text, &[], &[("ETCDSCRIPT_TEST_HOOKS", "panic")]);
     let (code, stderr) = run.finish();
     assert_eq!(code, 101, "{stderr}");
     assert!(
@@ -157,6 +157,25 @@ fn timeout_stops_the_run_and_tears_down() {
     );
     assert_all_gone(&run.pids());
     assert!(!run.workdir().exists());
+}
+
+#[test]
+fn a_lost_race_for_a_port_is_retried() {
+    // The hook takes the first member's client port between our pick and etcd's bind, as
+    // another process on the machine could.
+    let mut run = Live::start(THREE_READY, &[], &[("ETCDSCRIPT_TEST_HOOKS", "steal-port")]);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("a port was taken before etcd could bind it; picking new ports"),
+        "{stderr}"
+    );
+    assert!(
+        run.transcript.iter().any(|l| l == "start m1: serving"),
+        "{:?}",
+        run.transcript
+    );
+    assert_all_gone(&run.pids());
 }
 
 #[test]

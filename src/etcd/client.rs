@@ -147,12 +147,13 @@ where
     let marks: Vec<u64> = logs.iter().map(MemberLog::mark).collect();
     let ports = SourcePorts::default();
     let (marks_ref, ports_ref) = (&marks, &ports);
+    // Sleep first: most calls finish before their first look at the log would find anything.
     let watch = move || async move {
         loop {
+            tokio::time::sleep(limits::LOG_WATCH_INTERVAL).await;
             if let Some(r) = our_rejection(logs, marks_ref, ports_ref) {
                 return r;
             }
-            tokio::time::sleep(limits::LOG_WATCH_INTERVAL).await;
         }
     };
     let outcome = tokio::select! {

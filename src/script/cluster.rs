@@ -186,9 +186,10 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         engine,
         "peer_refusal",
         &["member: Member"],
-        "Watches a member's log for up to 3 s and fails with the first connection it refuses\n\
-         (a peer's, typically), attributed from that log; succeeds if it refuses none. For\n\
-         `expect_error`: it shows which member turned which intruder away, and why.\n\
+        "Fails with the first connection a member refused since another member of its cluster\n\
+         last started (a newcomer's, typically), attributed from its log, waiting up to 3 s for\n\
+         one; succeeds if it refused none. For `expect_error`: it shows which member turned the\n\
+         intruder away, and why.\n\
          ```rhai\nexpect_error(|| peer_refusal(c.member(\"infra1\")), \"revoked\");\n```",
         move |m: MemberId| with_session(&s, |ss| ss.peer_refusal(m)),
     );

@@ -17,8 +17,15 @@ pub const MAX_STRING_SIZE: usize = 1 << 20;
 pub const MAX_ARRAY_SIZE: usize = 100_000;
 pub const MAX_MAP_SIZE: usize = 10_000;
 
-/// The environment variable that adds the test-only primitives.
+/// The environment variable that turns on test-only behaviour: a comma-separated list of
+/// `panic` (adds `panic_for_tests()`) and `steal-port` (a member's first start finds its client
+/// port taken). Never documented for users.
 pub const TEST_HOOKS: &str = "ETCDSCRIPT_TEST_HOOKS";
+
+/// Whether the test hook `name` is on.
+pub fn test_hook(name: &str) -> bool {
+    std::env::var(TEST_HOOKS).is_ok_and(|v| v.split(',').any(|h| h.trim() == name))
+}
 
 /// Registers one documented primitive. `params` are "name: Type" strings, the last being the
 /// return type if there is one; `doc` is Markdown with a ```` ```rhai ```` example.
@@ -71,7 +78,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
     admin::register(&mut engine, shared);
     kv::register(&mut engine, shared);
     expect::register(&mut engine, shared);
-    if std::env::var_os(TEST_HOOKS).is_some() {
+    if test_hook("panic") {
         // Lets the lifecycle tests make etcdscript itself fail; never documented, never listed.
         engine.register_fn("panic_for_tests", || -> () {
             panic!("panic_for_tests() was called")

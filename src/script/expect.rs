@@ -42,6 +42,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
               op: FnPtr,
               expected: &str|
               -> Result<(), Box<EvalAltResult>> {
+            let called = std::time::Instant::now();
             match op.call_within_context::<Dynamic>(&ctx, ()) {
                 Ok(_) => Err(check_failed(format!(
                     "expect_error(\"{expected}\"): the operation succeeded, but it had to be rejected"
@@ -59,7 +60,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                         )));
                     }
                     // How long after the member logged the refusal the check resolved.
-                    tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(), "negative check resolved");
+                    tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
+                        ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
                     with_session(&s, |ss| {
                         ss.transcript.check(format!("{op}: rejected: {}, as expected", rejection.summary()));
                         Ok(())
