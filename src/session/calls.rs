@@ -1,0 +1,278 @@
+//! Client operations: a call to a member as some identity, bounded and attributed, reusing
+//! connections; and the key-value and RBAC operations built on it.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Access, AuthOp, IdentitySpec, MemberId, Session, Target};
+use crate::error::{Error, Result};
+use crate::etcd::client::{self, ClientTls};
+use crate::etcd::log::MemberLog;
+use crate::etcd::reject::Rejection;
+use crate::fault::{Fault, OpResult};
+use crate::limits;
+
+/// What one client call does with a connection.
+pub(super) type CallFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, etcd_client::Error>> + 'a>>;
+
+/// A client call made ready by [`Session::prepare`].
+pub(super) struct Prepared {
+    pub(super) key: String,
+    pub(super) member: MemberId,
+    /// How to connect, when there is no connection to reuse.
+    tls: Option<ClientTls>,
+    addr: SocketAddr,
+    cached: Option<etcd_client::Client>,
+    logs: Vec<MemberLog>,
+}
+
+impl Prepared {
+    /// Connects (unless a connection is reused) and runs `f`, bounded and attributed.
+    pub(super) async fn run<T, F>(
+        self,
+        bound: Duration,
+        f: F,
+    ) -> Result<(T, etcd_client::Client), Rejection>
+    where
+        F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
+    {
+        let Prepared {
+            tls,
+            addr,
+            cached,
+            logs,
+            ..
+        } = self;
+        client::attributed(&logs, bound, |ports| async move {
+            let mut client = match (cached, tls) {
+                (Some(c), _) => c,
+                (None, Some(tls)) => client::connect(addr, &tls, &ports).await?,
+                (None, None) => return Err("no connection and no TLS settings".to_owned()),
+            };
+            let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
+            Ok((value, client))
+        })
+        .await
+    }
+}
+
+impl Session {
+    pub(super) fn resolve(&mut self, target: Target) -> Result<MemberId> {
+        match target {
+            Target::Member(m) => {
+                self.ensure_running(m)?;
+                Ok(m)
+            }
+            Target::Cluster(c) => self.running_members(c).into_iter().next().ok_or_else(|| {
+                Error::Script(format!(
+                    "no member of cluster {} is running",
+                    self.cluster_name(c)
+                ))
+            }),
+        }
+    }
+
+    pub(super) fn client_tls(&self, m: MemberId, id: &IdentitySpec) -> Result<ClientTls> {
+        let c = self.cluster(m.cluster);
+        let read = |p: &Path| {
+            fs::read_to_string(p).map_err(Error::io(format!("failed to read {}", p.display())))
+        };
+        let trust_path = id
+            .trust
+            .as_ref()
+            .map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
+        Ok(ClientTls {
+            trust_pem: if id.plaintext {
+                None
+            } else {
+                Some(read(trust_path)?)
+            },
+            identity_pem: match &id.cert {
+                Some(cert) if !id.plaintext => {
+                    Some((read(&cert.cert_path)?, read(&cert.key_path)?))
+                }
+                _ => None,
+            },
+            server_name: id
+                .server_name
+                .clone()
+                .unwrap_or_else(|| c.spec.host.clone()),
+        })
+    }
+
+    /// Gets a call to `target` as `id` ready: the member, the TLS, and a connection to reuse.
+    pub(super) fn prepare(&mut self, target: Target, id: &IdentitySpec) -> Result<Prepared> {
+        let m = self.resolve(target)?;
+        let key = format!("{}|{}", self.member_name(m), id.cache_key());
+        let cached = self.clients.remove(&key);
+        // The certificates are read only to connect: a reused connection needs none.
+        let tls = match cached {
+            Some(_) => None,
+            None => Some(self.client_tls(m, id)?),
+        };
+        Ok(Prepared {
+            member: m,
+            tls,
+            addr: SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port)),
+            cached,
+            logs: vec![self.slot(m).log.clone()],
+            key,
+        })
+    }
+
+    /// Keeps the connection of a call that worked; a failed one is dropped.
+    pub(super) fn finish<T>(
+        &mut self,
+        key: String,
+        m: MemberId,
+        result: Result<(T, etcd_client::Client), Rejection>,
+    ) -> OpResult<T> {
+        match result {
+            Ok((value, client)) => {
+                self.clients.insert(key, client);
+                Ok(value)
+            }
+            Err(rejection) => {
+                // A member that died is the news, not the failed call.
+                self.ensure_running(m)?;
+                tracing::debug!(class = %rejection.class, detail = %rejection.detail, "call failed");
+                Err(Fault::Rejected {
+                    op: String::new(),
+                    rejection,
+                })
+            }
+        }
+    }
+
+    /// Runs one client call against `target` as `id`, bounded and attributed. The error's `op`
+    /// is empty: callers name the operation.
+    pub(super) fn call<T, F>(
+        &mut self,
+        target: Target,
+        id: &IdentitySpec,
+        bound: Duration,
+        f: F,
+    ) -> OpResult<T>
+    where
+        F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
+    {
+        let p = self.prepare(target, id)?;
+        let (key, m) = (p.key.clone(), p.member);
+        let bound = self.bounded(bound);
+        let result = self.rt.block_on(p.run(bound, f));
+        if result.is_err() {
+            self.check_deadline()?;
+        }
+        self.finish(key, m, result)
+    }
+
+    pub(super) fn target_name(&self, target: Target) -> String {
+        match target {
+            Target::Member(m) => self.member_name(m),
+            Target::Cluster(c) => self.cluster_name(c),
+        }
+    }
+
+    /// `kv_set(target, key, value, identity)`.
+    pub fn kv_set(
+        &mut self,
+        target: Target,
+        key: &str,
+        value: &str,
+        id: &IdentitySpec,
+    ) -> OpResult<()> {
+        let op = format!(
+            "put {key} = {value} via {} {}",
+            self.target_name(target),
+            id.describe()
+        );
+        let (k, v) = (key.to_owned(), value.to_owned());
+        self.call(target, id, limits::OP_TIMEOUT, move |c| {
+            Box::pin(async move { c.put(k, v, None).await.map(|_| ()) })
+        })
+        .map_err(|f| f.named(&op))?;
+        self.transcript.line(format!("{op}: ok"));
+        Ok(())
+    }
+
+    /// `kv_get(target, key, identity)`: the value, or `None` if the key does not exist.
+    pub fn kv_get(
+        &mut self,
+        target: Target,
+        key: &str,
+        id: &IdentitySpec,
+    ) -> OpResult<Option<String>> {
+        let op = format!(
+            "get {key} via {} {}",
+            self.target_name(target),
+            id.describe()
+        );
+        let k = key.to_owned();
+        let value = self
+            .call(target, id, limits::OP_TIMEOUT, move |c| {
+                Box::pin(async move {
+                    let r = c.get(k, None).await?;
+                    Ok(r.kvs()
+                        .first()
+                        .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+                })
+            })
+            .map_err(|f| f.named(&op))?;
+        match &value {
+            Some(v) => self.transcript.line(format!("{op}: {v}")),
+            None => self.transcript.line(format!("{op}: (no such key)")),
+        }
+        Ok(value)
+    }
+
+    // ---- RBAC and membership -----------------------------------------------------------------
+
+    /// An RBAC change (`user_add`, `role_add`, `role_grant`, `user_grant_role`, `auth_enable`),
+    /// made through `target` as `id`.
+    pub fn auth_op(&mut self, target: Target, op: AuthOp, id: &IdentitySpec) -> OpResult<()> {
+        let desc = format!(
+            "{} via {} {}",
+            op.describe(),
+            self.target_name(target),
+            id.describe()
+        );
+        self.call(target, id, limits::OP_TIMEOUT, move |c| {
+            Box::pin(async move {
+                match op {
+                    AuthOp::UserAdd(name) => c
+                        .user_add(
+                            name,
+                            "",
+                            Some(etcd_client::UserAddOptions::new().with_no_pwd()),
+                        )
+                        .await
+                        .map(|_| ()),
+                    AuthOp::RoleAdd(role) => c.role_add(role).await.map(|_| ()),
+                    AuthOp::RoleGrant { role, perm } => {
+                        let mut p = match perm.access {
+                            Access::Read => etcd_client::Permission::read(perm.key),
+                            Access::Write => etcd_client::Permission::write(perm.key),
+                            Access::ReadWrite => etcd_client::Permission::read_write(perm.key),
+                        };
+                        if perm.prefix {
+                            p = p.with_prefix();
+                        }
+                        c.role_grant_permission(role, p).await.map(|_| ())
+                    }
+                    AuthOp::UserGrantRole { user, role } => {
+                        c.user_grant_role(user, role).await.map(|_| ())
+                    }
+                    AuthOp::AuthEnable => c.auth_enable().await.map(|_| ()),
+                }
+            })
+        })
+        .map_err(|f| f.named(&desc))?;
+        // Connections made before auth was enabled keep no identity etcd now asks for.
+        self.clients.clear();
+        self.transcript.line(format!("{desc}: ok"));
+        Ok(())
+    }
+}
