@@ -12,6 +12,8 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a health probe call may take before the probe tries again.
 pub const PROBE_CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// Pause before asking a member again after "leader changed" and the like.
+pub const CALL_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 /// Pause between health probes, and between polls of a starting member's log.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// How often a running client call looks at the members' logs for a rejection.

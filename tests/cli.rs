@@ -187,3 +187,54 @@ fn expect_error_does_not_swallow_script_errors() {
         run.stderr
     );
 }
+
+#[test]
+fn doctor_reports_the_etcd_binary_and_its_version() {
+    let run = etcdscript(&["doctor"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("etcd: "), "{}", run.stdout);
+    assert!(run.stdout.contains("(version 3."), "{}", run.stdout);
+    let run = etcdscript(&["doctor", "--etcd", "/nonexistent/etcd"]);
+    assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/etcd does not exist"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn workdir_holds_certificates_data_and_logs_and_must_be_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let w = work.to_str().unwrap();
+    let (run, _script) = run_text("wd.rhai", ONE_MEMBER, &["--workdir", w, "--keep"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for f in [
+        "pki/ca.crt",
+        "pki/ca.key",
+        "pki/server.crt",
+        "pki/client.key",
+        "members/m1.log",
+    ] {
+        assert!(work.join(f).is_file(), "{f} missing");
+    }
+    assert!(work.join("members/m1.etcd").is_dir());
+    // A work dir that is not empty is refused: nothing of the user's is overwritten.
+    let (run, _script) = run_text("wd.rhai", ONE_MEMBER, &["--workdir", w]);
+    assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("exists and is not empty"),
+        "{}",
+        run.stderr
+    );
+    // Without --keep, the work dir goes with the run.
+    let fresh = dir.path().join("fresh");
+    let (run, _script) = run_text(
+        "wd.rhai",
+        ONE_MEMBER,
+        &["--workdir", fresh.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!fresh.exists());
+}

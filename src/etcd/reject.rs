@@ -132,6 +132,20 @@ impl Rejection {
         }
     }
 
+    /// Whether the member said "not now" rather than "no": an election or a slow commit, which
+    /// asking again settles.
+    pub fn is_transient(&self) -> bool {
+        self.class == Class::ServerError
+            && [
+                "leader changed",
+                "no leader",
+                "request timed out",
+                "too many requests",
+            ]
+            .iter()
+            .any(|w| self.detail.contains(w))
+    }
+
     /// Milliseconds since the member logged this refusal, if it did.
     pub fn ms_since_logged(&self) -> Option<i64> {
         self.logged_at.map(|t| {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Access, AuthOp, IdentitySpec, MemberId, Session, Target};
 use crate::error::{Error, Result};
@@ -63,7 +63,7 @@ impl Session {
     pub(super) fn resolve(&mut self, target: Target) -> Result<MemberId> {
         match target {
             Target::Member(m) => {
-                self.ensure_running(m)?;
+                self.ensure_not_died(m)?;
                 Ok(m)
             }
             Target::Cluster(c) => self.running_members(c).into_iter().next().ok_or_else(|| {
@@ -137,7 +137,7 @@ impl Session {
             }
             Err(rejection) => {
                 // A member that died is the news, not the failed call.
-                self.ensure_running(m)?;
+                self.ensure_not_died(m)?;
                 tracing::debug!(class = %rejection.class, detail = %rejection.detail, "call failed");
                 Err(Fault::Rejected {
                     op: String::new(),
@@ -157,16 +157,29 @@ impl Session {
         f: F,
     ) -> OpResult<T>
     where
-        F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
+        F: for<'a> Fn(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
     {
-        let p = self.prepare(target, id)?;
-        let (key, m) = (p.key.clone(), p.member);
-        let bound = self.bounded(bound);
-        let result = self.rt.block_on(p.run(bound, f));
-        if result.is_err() {
-            self.check_deadline()?;
+        let started = Instant::now();
+        loop {
+            let p = self.prepare(target, id)?;
+            let (key, m) = (p.key.clone(), p.member);
+            let left = self.bounded(bound.saturating_sub(started.elapsed()));
+            let result = self.rt.block_on(p.run(left, &f));
+            if result.is_err() {
+                self.check_deadline()?;
+            }
+            match self.finish(key, m, result) {
+                // An election in progress is no answer yet: ask again, within the same bound.
+                Err(Fault::Rejected { rejection, .. })
+                    if rejection.is_transient()
+                        && started.elapsed() + limits::CALL_RETRY_INTERVAL < bound =>
+                {
+                    tracing::debug!(detail = %rejection.detail, "transient; asking again");
+                    std::thread::sleep(limits::CALL_RETRY_INTERVAL);
+                }
+                other => return other,
+            }
         }
-        self.finish(key, m, result)
     }
 
     pub(super) fn target_name(&self, target: Target) -> String {
@@ -191,6 +204,7 @@ impl Session {
         );
         let (k, v) = (key.to_owned(), value.to_owned());
         self.call(target, id, limits::OP_TIMEOUT, move |c| {
+            let (k, v) = (k.clone(), v.clone());
             Box::pin(async move { c.put(k, v, None).await.map(|_| ()) })
         })
         .map_err(|f| f.named(&op))?;
@@ -213,6 +227,7 @@ impl Session {
         let k = key.to_owned();
         let value = self
             .call(target, id, limits::OP_TIMEOUT, move |c| {
+                let k = k.clone();
                 Box::pin(async move {
                     let r = c.get(k, None).await?;
                     Ok(r.kvs()
@@ -240,6 +255,7 @@ impl Session {
             id.describe()
         );
         self.call(target, id, limits::OP_TIMEOUT, move |c| {
+            let op = op.clone();
             Box::pin(async move {
                 match op {
                     AuthOp::UserAdd(name) => c
