@@ -23,7 +23,7 @@ fn api_reference_is_generated_from_the_engine() {
 fn syntax_error_points_at_file_line_col_with_a_caret() {
     let (run, _dir) = run_text("broken.rhai", "let a = 1;\nlet b = ;\n", &[]);
     assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
-    assert!(run.stderr.contains("broken.rhai:2:9"), "{}", run.stderr);
+    common::assert_has(&run.stderr, "broken.rhai:2:9");
     assert!(
         run.stderr.contains("2 | let b = ;\n  |         ^"),
         "{}",
@@ -40,30 +40,20 @@ fn option_typo_names_the_valid_keys() {
         &[],
     );
     assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("unknown option `sanz`"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("did you mean `sans`"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("valid options are: cn, sans, usage"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("typo.rhai:2:"), "{}", run.stderr);
+    common::assert_has(&run.stderr, "unknown option `sanz`");
+    common::assert_has(&run.stderr, "did you mean `sans`");
+    common::assert_has(&run.stderr, "valid options are: cn, sans, usage");
+    common::assert_has(&run.stderr, "typo.rhai:2:");
 }
 
 #[test]
 fn unknown_function_lists_the_signatures_that_exist() {
     let (run, _dir) = run_text("arity.rhai", "let ca = ca(\"ca\");\nissue(ca);\n", &[]);
     assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
-    assert!(run.stderr.contains("issue takes:"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("issue(ca: Ca, name: string, opts: map) -> Cert"),
-        "{}",
-        run.stderr
+    common::assert_has(&run.stderr, "issue takes:");
+    common::assert_has(
+        &run.stderr,
+        "issue(ca: Ca, name: string, opts: map) -> Cert",
     );
 }
 
@@ -71,11 +61,9 @@ fn unknown_function_lists_the_signatures_that_exist() {
 fn missing_script_is_named() {
     let run = etcdscript(&["run", "scripts/no-such-script.rhai"]);
     assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("cannot read script scripts/no-such-script.rhai"),
-        "{}",
-        run.stderr
+    common::assert_has(
+        &run.stderr,
+        "cannot read script scripts/no-such-script.rhai",
     );
 }
 
@@ -83,11 +71,7 @@ fn missing_script_is_named() {
 fn missing_etcd_says_how_to_install_it() {
     let (run, _dir) = run_text("noetcd.rhai", ONE_MEMBER, &["--etcd", "/nonexistent/etcd"]);
     assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("/nonexistent/etcd does not exist"),
-        "{}",
-        run.stderr
-    );
+    common::assert_has(&run.stderr, "/nonexistent/etcd does not exist");
 }
 
 #[test]
@@ -100,7 +84,7 @@ fn check_compiles_without_starting_anything() {
     std::fs::write(&bad, "let x = (;\n").unwrap();
     let run = etcdscript(&["check", "scripts/demo.rhai", bad.to_str().unwrap()]);
     assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
-    assert!(run.stderr.contains("bad.rhai:1:"), "{}", run.stderr);
+    common::assert_has(&run.stderr, "bad.rhai:1:");
 }
 
 // `expect_error` must be able to fail, or every negative scenario proves nothing. Each wrong
@@ -113,11 +97,9 @@ fn expect_error_passes_on_the_right_class() {
     );
     let (run, _dir) = run_text("right.rhai", &script, &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout
-            .contains("rejected: no client certificate (from m1's log), as expected"),
-        "{}",
-        run.stdout
+    common::assert_has(
+        &run.stdout,
+        "rejected: no client certificate (from m1's log), as expected",
     );
 }
 
@@ -126,12 +108,8 @@ fn expect_error_fails_on_the_wrong_class() {
     let script = format!("{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\"), \"expired\");\n");
     let (run, _dir) = run_text("wrong-class.rhai", &script, &[]);
     assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("expect_error(\"expired\"): put k = v via m1 without a client certificate was rejected, but with \"no client certificate\""),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stdout.contains("FAILED: "), "{}", run.stdout);
+    common::assert_has(&run.stderr, "expect_error(\"expired\"): put k = v via m1 without a client certificate was rejected, but with \"no client certificate\"");
+    common::assert_has(&run.stdout, "FAILED: ");
 }
 
 #[test]
@@ -139,16 +117,8 @@ fn expect_error_fails_when_the_operation_succeeds() {
     let script = format!("{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\", client), \"no client certificate\");\n");
     let (run, _dir) = run_text("succeeds.rhai", &script, &[]);
     assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("put k = v via m1 as client: ok"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stderr.contains("expect_error(\"no client certificate\"): the operation succeeded, but it had to be rejected"),
-        "{}",
-        run.stderr
-    );
+    common::assert_has(&run.stdout, "put k = v via m1 as client: ok");
+    common::assert_has(&run.stderr, "expect_error(\"no client certificate\"): the operation succeeded, but it had to be rejected");
 }
 
 #[test]
@@ -156,12 +126,8 @@ fn an_unexpected_rejection_fails_the_run_and_says_why() {
     let script = format!("{ONE_MEMBER}\nkv_set(m1, \"k\", \"v\");\n");
     let (run, _dir) = run_text("unexpected.rhai", &script, &[]);
     assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("FAILED: put k = v via m1 without a client certificate: rejected: no client certificate (from m1's log)"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stderr.contains("unexpected.rhai:9:1"), "{}", run.stderr);
+    common::assert_has(&run.stdout, "FAILED: put k = v via m1 without a client certificate: rejected: no client certificate (from m1's log)");
+    common::assert_has(&run.stderr, "unexpected.rhai:9:1");
 }
 
 #[test]
@@ -169,11 +135,7 @@ fn assert_eq_fails_on_a_different_value() {
     let script = format!("{ONE_MEMBER}\nkv_set(m1, \"k\", \"v\", client);\nassert_eq(kv_get(m1, \"k\", client), \"w\");\n");
     let (run, _dir) = run_text("neq.rhai", &script, &[]);
     assert_eq!(run.code, CHECK_FAILED, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("assert_eq: got \"v\", expected \"w\""),
-        "{}",
-        run.stderr
-    );
+    common::assert_has(&run.stderr, "assert_eq: got \"v\", expected \"w\"");
 }
 
 #[test]
@@ -181,11 +143,7 @@ fn expect_error_does_not_swallow_script_errors() {
     let script = format!("{ONE_MEMBER}\nexpect_error(|| kv_set(m1, \"k\", \"v\", #{{ cetr: client }}), \"unknown option\");\n");
     let (run, _dir) = run_text("swallow.rhai", &script, &[]);
     assert_eq!(run.code, SCRIPT_ERROR, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("unknown option `cetr`"),
-        "{}",
-        run.stderr
-    );
+    common::assert_has(&run.stderr, "unknown option `cetr`");
 }
 
 #[test]
@@ -193,14 +151,10 @@ fn doctor_reports_the_etcd_binary_and_its_version() {
     let run = etcdscript(&["doctor"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("etcd: "), "{}", run.stdout);
-    assert!(run.stdout.contains("(version 3."), "{}", run.stdout);
+    common::assert_has(&run.stdout, "(version 3.");
     let run = etcdscript(&["doctor", "--etcd", "/nonexistent/etcd"]);
     assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("/nonexistent/etcd does not exist"),
-        "{}",
-        run.stderr
-    );
+    common::assert_has(&run.stderr, "/nonexistent/etcd does not exist");
 }
 
 #[test]
@@ -223,11 +177,7 @@ fn workdir_holds_certificates_data_and_logs_and_must_be_new() {
     // A work dir that is not empty is refused: nothing of the user's is overwritten.
     let (run, _script) = run_text("wd.rhai", ONE_MEMBER, &["--workdir", w]);
     assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("exists and is not empty"),
-        "{}",
-        run.stderr
-    );
+    common::assert_has(&run.stderr, "exists and is not empty");
     // Without --keep, the work dir goes with the run.
     let fresh = dir.path().join("fresh");
     let (run, _script) = run_text(

@@ -257,3 +257,10 @@ wait_healthy(c);
 kv_set(c, "k", "v", client);
 print("ready");
 "#;
+
+/// Asserts that `text` contains `needle`, showing the whole text if not.
+#[track_caller]
+pub fn assert_has(text: &str, needle: impl AsRef<str>) {
+    let needle = needle.as_ref();
+    assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+}
