@@ -89,7 +89,7 @@ fn sigkill_leaves_no_member_and_clean_removes_the_work_dir() {
     );
     let clean = common::etcdscript(&["clean"]);
     assert_eq!(clean.code, 0, "{}", clean.stderr);
-    common::assert_has(&clean.stdout, &format!("removed {}", dir.display()));
+    common::assert_has(&clean.stdout, format!("removed {}", dir.display()));
     assert!(!dir.exists());
 }
 
