@@ -188,3 +188,25 @@ fn workdir_holds_certificates_data_and_logs_and_must_be_new() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!fresh.exists());
 }
+
+#[test]
+fn readme_shows_the_demo_transcript_as_it_is() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let shown: String = readme
+        .split("The demo prints:\n\n```\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README shows the demo transcript")
+        .to_owned();
+    let snap =
+        std::fs::read_to_string(common::root().join("snapshots/scripts@demo.rhai.snap")).unwrap();
+    let kept = snap
+        .split("exit: 0\n---\n")
+        .nth(1)
+        .expect("the demo snapshot");
+    assert_eq!(
+        shown.trim_end(),
+        kept.trim_end(),
+        "README's demo transcript differs from the snapshot"
+    );
+}
