@@ -30,6 +30,8 @@ const EXIT_CODES: &str = "Exit codes: 0 every check held; 1 a check failed; 2 ba
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a script: its transcript goes to stdout, the log to stderr.
+    #[command(after_help = "Examples:\n  etcdscript run scripts/demo.rhai\n  \
+        etcdscript -v run --keep --etcd /usr/bin/etcd scripts/client-expired.rhai")]
     Run {
         /// The script (.rhai).
         script: PathBuf,
