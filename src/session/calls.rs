@@ -22,11 +22,14 @@ pub(super) type CallFuture<'a, T> =
 pub(super) struct Prepared {
     pub(super) key: String,
     pub(super) member: MemberId,
-    /// How to connect, when there is no connection to reuse.
-    tls: Option<ClientTls>,
-    addr: SocketAddr,
-    cached: Option<etcd_client::Client>,
+    connection: Connection,
     logs: Vec<MemberLog>,
+}
+
+/// A connection to reuse, or how to make one.
+enum Connection {
+    Reuse(Box<etcd_client::Client>),
+    Connect(SocketAddr, ClientTls),
 }
 
 impl Prepared {
@@ -40,17 +43,12 @@ impl Prepared {
         F: for<'a> FnOnce(&'a mut etcd_client::Client) -> CallFuture<'a, T>,
     {
         let Prepared {
-            tls,
-            addr,
-            cached,
-            logs,
-            ..
+            connection, logs, ..
         } = self;
         client::attributed(&logs, bound, |ports| async move {
-            let mut client = match (cached, tls) {
-                (Some(c), _) => c,
-                (None, Some(tls)) => client::connect(addr, &tls, &ports).await?,
-                (None, None) => return Err("no connection and no TLS settings".to_owned()),
+            let mut client = match connection {
+                Connection::Reuse(c) => *c,
+                Connection::Connect(addr, tls) => client::connect(addr, &tls, &ports).await?,
             };
             let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
             Ok((value, client))
@@ -107,17 +105,17 @@ impl Session {
     pub(super) fn prepare(&mut self, target: Target, id: &IdentitySpec) -> Result<Prepared> {
         let m = self.resolve(target)?;
         let key = format!("{}|{}", self.member_name(m), id.cache_key());
-        let cached = self.clients.remove(&key);
         // The certificates are read only to connect: a reused connection needs none.
-        let tls = match cached {
-            Some(_) => None,
-            None => Some(self.client_tls(m, id)?),
+        let connection = match self.clients.remove(&key) {
+            Some(c) => Connection::Reuse(Box::new(c)),
+            None => Connection::Connect(
+                SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port)),
+                self.client_tls(m, id)?,
+            ),
         };
         Ok(Prepared {
             member: m,
-            tls,
-            addr: SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port)),
-            cached,
+            connection,
             logs: vec![self.slot(m).log.clone()],
             key,
         })
