@@ -110,12 +110,11 @@ pub async fn connect(
 fn our_rejection(logs: &[MemberLog], marks: &[u64], ports: &SourcePorts) -> Option<Rejection> {
     logs.iter().zip(marks).find_map(|(log, &mark)| {
         let (lines, _) = log.lines_since(mark);
+        // Most lines are no rejection: let the cheap test in from_log_line skip them before
+        // the remote address is parsed.
         lines.iter().find_map(|line| {
-            let port = remote_port(line)?;
-            if !ports.contains(port) {
-                return None;
-            }
-            Rejection::from_log_line(&log.member, line)
+            let rejection = Rejection::from_log_line(&log.member, line)?;
+            ports.contains(remote_port(line)?).then_some(rejection)
         })
     })
 }

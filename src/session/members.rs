@@ -441,10 +441,10 @@ impl Session {
             if let Some(status) = self.exit_status(m) {
                 self.slot_mut(m).state = MemberState::Stopped;
                 return Err(Error::Environment(format!(
-                    "member {} exited ({status}) while starting: {}\n{}",
+                    "member {} exited ({status}) while starting: {}\nlast log lines:\n{}",
                     log.member,
                     log.last_error().unwrap_or_else(|| "it wrote no log".into()),
-                    self.log_tail_note(&log)
+                    quote_tail(&log)
                 )));
             }
             if Instant::now() >= deadline {
@@ -459,10 +459,6 @@ impl Session {
             }
             std::thread::sleep(limits::POLL_INTERVAL);
         }
-    }
-
-    pub(super) fn log_tail_note(&self, log: &MemberLog) -> String {
-        format!("last log lines of {}:\n{}", log.member, quote_tail(log))
     }
 
     pub(super) fn exit_status(&mut self, m: MemberId) -> Option<std::process::ExitStatus> {
