@@ -97,7 +97,7 @@ fn row(label: &str, times: &[Duration], failures: usize, base: Option<f64>) -> f
 
 /// A session in this process, with a quiet transcript, and the engine bound to it.
 fn session(etcd: &Path) -> (rhai::Engine, Shared) {
-    let shared: Shared = Default::default();
+    let shared = Shared::default();
     let engine = engine::build(&shared, None);
     let mut s = Session::new(&RunOptions {
         etcd: Some(etcd.to_owned()),
@@ -105,7 +105,7 @@ fn session(etcd: &Path) -> (rhai::Engine, Shared) {
     })
     .expect("session");
     s.transcript = Transcript::quiet();
-    *shared.borrow_mut() = Some(s);
+    shared.install(s);
     (engine, shared)
 }
 
@@ -125,7 +125,7 @@ fn put_loop(etcd: &Path, puts: usize, rounds: usize) -> (f64, f64) {
     let client: Rc<Cert> = scope.get_value("client").expect("client");
     let ca: Rc<Ca> = scope.get_value("ca").expect("ca");
     let m1: MemberId = scope.get_value("m1").expect("m1");
-    let url = shared.borrow().as_ref().unwrap().client_url(m1);
+    let url = shared.with_session_opt(|s| s.client_url(m1)).unwrap();
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     let tls = ClientTls {
@@ -169,7 +169,7 @@ fn put_loop(etcd: &Path, puts: usize, rounds: usize) -> (f64, f64) {
         );
     }
     drop(scope);
-    shared.borrow_mut().take();
+    shared.take_session();
     (stats(&plain).0, stats(&scripted).0)
 }
 
@@ -189,7 +189,7 @@ fn startup(etcd: &Path, n: usize, runs: usize) -> Vec<Duration> {
             engine.run_with_scope(&mut scope, &script).expect("cluster");
             let took = start.elapsed();
             drop(scope);
-            shared.borrow_mut().take();
+            shared.take_session();
             took
         })
         .collect()

@@ -28,6 +28,13 @@ pub const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// `etcd --version` in `doctor`.
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// `wait_healthy`: a refusal between a waited-for member and a peer that does not rule out a
+/// quorum is taken as the reason the member is not healthy only once the cluster has had this
+/// many election timeouts to become healthy (an intruder is refused while the genuine members
+/// elect a leader) ...
+pub const HEALTH_GRACE_ELECTIONS: u32 = 20;
+/// ... and at least this long.
+pub const HEALTH_GRACE_MIN: Duration = Duration::from_secs(5);
 /// `peer_refusal`: how long to watch a member's log for a refused connection.
 pub const REFUSAL_WAIT: Duration = Duration::from_secs(3);
 /// `member_add`: how long to retry while etcd answers "unhealthy cluster" (its strict

@@ -368,14 +368,23 @@ fn san(cert: &str, s: &str) -> Result<SanType> {
             "certificate `{cert}`: `{s}` is not a DNS name or IP address"
         ))
     };
+    if !is_host_name(s) {
+        return Err(bad());
+    }
+    s.try_into().map(SanType::DnsName).map_err(|_| bad())
+}
+
+/// Whether `s` is an IP address or a DNS name (letters, digits and `-` in dot-separated labels
+/// of at most 63, a leading `*.` allowed): what a certificate can name and a client can dial.
+pub fn is_host_name(s: &str) -> bool {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
     let label_ok = |l: &str| {
         !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     let name = s.strip_prefix("*.").unwrap_or(s);
-    if s.len() > 253 || !name.split('.').all(label_ok) {
-        return Err(bad());
-    }
-    s.try_into().map(SanType::DnsName).map_err(|_| bad())
+    s.len() <= 253 && name.split('.').all(label_ok)
 }
 
 fn read_serial(der: &[u8]) -> Result<Vec<u8>> {

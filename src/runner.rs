@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rhai::{Engine, EvalAltResult, ParseError, Position, AST};
+use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Position, AST};
 
 use crate::error::{Error, Result};
 use crate::fault::Fault;
@@ -63,20 +63,22 @@ pub fn compile(engine: &Engine, src: &Source) -> Result<AST> {
         }
         return Err(Error::Script(src.locate(call.pos, &msg)));
     }
+    if let Some((msg, pos)) = crate::script::check::bad_expectation(&ast) {
+        return Err(Error::Script(src.locate(pos, &msg)));
+    }
     Ok(ast)
 }
 
 /// Compiles scripts and checks their calls against the primitives, without starting anything.
 pub fn check(src: &Source) -> Result<()> {
-    let shared: Shared = Default::default();
-    let engine = engine::build(&shared, None);
+    let engine = engine::build(&Shared::default(), None);
     compile(&engine, src)?;
     Ok(())
 }
 
 /// Runs a script. The transcript goes to stdout; the returned error says why a run failed.
 pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
-    let shared: Shared = Default::default();
+    let shared = Shared::default();
     let deadline = Instant::now() + timeout;
     let engine = engine::build(&shared, Some(deadline));
     let ast = compile(&engine, src)?;
@@ -85,10 +87,18 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
         ..opts.clone()
     };
     crate::lifecycle::register_script(&src.name);
-    *shared.borrow_mut() = Some(Session::new(&opts)?);
+    shared.install(Session::new(&opts)?);
     let result = engine.run_ast(&ast);
+    // A failed check or a fatal error ends the run even if the script caught it.
+    let result = match shared.take_failure() {
+        Some((fault, pos)) => Err(Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(fault),
+            pos,
+        ))),
+        None => result,
+    };
     // Tear down before judging, so that the members are gone whatever the outcome.
-    let session = shared.borrow_mut().take();
+    let session = shared.take_session();
     let checks = session.as_ref().map_or(0, |s| s.transcript.checks());
     drop(session);
     let mut transcript = crate::transcript::Transcript::default();
@@ -131,7 +141,16 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
     let (inner, pos) = innermost(e);
     if let Some(fault) = find_fault(e) {
         return match fault.as_ref() {
-            Fault::Rejected { op, rejection } => Error::CheckFailed(format!(
+            Fault::Rejected { rejection, op, .. }
+                if rejection.class == crate::etcd::reject::Class::StartFailed =>
+            {
+                Error::Environment(format!(
+                    "{}\n  = detail: {}",
+                    src.locate(pos, &format!("{op}: failed: {}", rejection.summary())),
+                    rejection.detail
+                ))
+            }
+            Fault::Rejected { op, rejection, .. } => Error::CheckFailed(format!(
                 "{}\n  = detail: {}",
                 src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())),
                 rejection.detail
@@ -169,8 +188,7 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
 /// "function not found", with the signatures that exist under that name.
 fn not_found(sig: &str) -> String {
     let name = sig.split(['(', ' ']).next().unwrap_or(sig);
-    let shared: Shared = Default::default();
-    let engine = engine::build(&shared, None);
+    let engine = engine::build(&Shared::default(), None);
     let mut known: Vec<String> = engine
         .gen_fn_signatures(false)
         .into_iter()

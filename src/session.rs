@@ -17,6 +17,7 @@ use crate::pki::{Ca, CaSpec, Cert, CertSpec};
 use crate::transcript::Transcript;
 
 mod calls;
+mod health;
 mod members;
 
 /// How a run is set up (from the command line).
@@ -208,6 +209,9 @@ pub struct Session {
     rt: tokio::runtime::Runtime,
     dir: PathBuf,
     pki_dir: PathBuf,
+    /// Files the runtime makes for itself (the health probe's certificates): apart from
+    /// `pki/`, so that no name a script gives can reach them.
+    runtime_dir: PathBuf,
     members_dir: PathBuf,
     keep: bool,
     etcd_flag: Option<PathBuf>,
@@ -218,6 +222,8 @@ pub struct Session {
     pub transcript: Transcript,
     torn_down: bool,
     deadline: Option<Instant>,
+    /// How many operations the script has performed (see [`Session::next_op`]).
+    ops: u64,
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -276,7 +282,8 @@ impl Session {
         lifecycle::write_owner(&dir)?;
         let pki_dir = dir.join("pki");
         let members_dir = dir.join("members");
-        for d in [&pki_dir, &members_dir] {
+        let runtime_dir = dir.join("runtime");
+        for d in [&pki_dir, &members_dir, &runtime_dir] {
             fs::create_dir_all(d)
                 .map_err(Error::io(format!("failed to create {}", d.display())))?;
         }
@@ -289,6 +296,7 @@ impl Session {
             rt,
             dir,
             pki_dir,
+            runtime_dir,
             members_dir,
             keep: opts.keep,
             etcd_flag: opts.etcd.clone(),
@@ -299,7 +307,21 @@ impl Session {
             transcript: Transcript::default(),
             torn_down: false,
             deadline: opts.deadline,
+            ops: 0,
         })
+    }
+
+    /// Numbers the next operation of the script. A rejection carries the number of the
+    /// operation refused, so that `expect_error` counts only the refusal of the last operation
+    /// its closure performed, never one caught earlier and thrown again.
+    pub fn next_op(&mut self) -> u64 {
+        self.ops += 1;
+        self.ops
+    }
+
+    /// The number of the last operation.
+    pub fn last_op(&self) -> u64 {
+        self.ops
     }
 
     /// The work dir.

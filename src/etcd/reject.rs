@@ -28,6 +28,8 @@ pub enum Class {
     TlsRejected,
     /// A request the server answered with an error of no listed class.
     ServerError,
+    /// A member exited before it served its peer port; its own log says why.
+    StartFailed,
 }
 
 impl Class {
@@ -48,7 +50,31 @@ impl Class {
         (Class::Unavailable, "nothing is listening, or the member has stopped"),
         (Class::TlsRejected, "the TLS handshake failed and neither side said why"),
         (Class::ServerError, "the member answered with an error of no other class"),
+        (Class::StartFailed, "a member exited before it served its peer port (its own log says why); never a rejection"),
     ];
+
+    /// The class with this stable name, if there is one.
+    pub fn parse(name: &str) -> Option<Class> {
+        Class::ALL
+            .iter()
+            .map(|(c, _)| c)
+            .find(|c| c.name() == name)
+            .cloned()
+    }
+
+    /// What happened to an operation of this class, for the transcript: a start failure is
+    /// no rejection.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Class::StartFailed => "failed",
+            _ => "rejected",
+        }
+    }
+
+    /// Every stable name, in documentation order.
+    pub fn names() -> Vec<&'static str> {
+        Class::ALL.iter().map(|(c, _)| c.name()).collect()
+    }
 
     /// The stable name.
     pub fn name(&self) -> &'static str {
@@ -68,6 +94,7 @@ impl Class {
             Class::Unavailable => "unavailable",
             Class::TlsRejected => "tls rejected",
             Class::ServerError => "server error",
+            Class::StartFailed => "start failed",
         }
     }
 }
@@ -193,6 +220,14 @@ pub fn classify_tls_error(error: &str) -> Class {
         }
     } else if e.contains("incompatible key usage") {
         Class::IncompatibleKeyUsage
+    } else if e.contains("x509: certificate is valid for")
+        || e.contains("x509: certificate is not valid for any names")
+        || e.contains("doesn't contain any ip sans")
+        || (e.contains("does not match any of dnsnames"))
+    {
+        // A server certificate without the name dialed, or a peer's client certificate
+        // without the address it dialed from (etcd checks that too).
+        Class::HostnameMismatch
     } else if e.contains("revoked") {
         Class::Revoked
     } else if e.contains("client certificate authentication failed")
@@ -257,6 +292,9 @@ pub fn classify_client_error(error: &str) -> Option<Class> {
         Some(Class::AuthFailed)
     } else if e.contains("connection refused") {
         Some(Class::Unavailable)
+    } else if e.contains("timed out") || e.contains("deadline has elapsed") {
+        // Not trusted alone (see `attributed`): a member may still log why.
+        Some(Class::Timeout)
     } else if e.contains("etcdserver:") {
         Some(Class::ServerError)
     } else {
@@ -318,6 +356,9 @@ mod tests {
             ("transport: certificate serial 1d3f revoked", Class::Revoked),
             ("tls: first record does not look like a TLS handshake", Class::NotTls),
             ("client certificate authentication failed", Class::NameNotAllowed),
+            ("x509: certificate is valid for 127.0.0.13, not 127.0.0.1", Class::HostnameMismatch),
+            ("x509: certificate is not valid for any names, but wanted to match localhost", Class::HostnameMismatch),
+            (r#"tls: "127.0.0.1" does not match any of DNSNames ["other.example"]"#, Class::HostnameMismatch),
             ("something new", Class::TlsRejected),
         ];
         for (error, class) in cases {

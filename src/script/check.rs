@@ -1,5 +1,6 @@
 //! A static check of a compiled script: every function it calls exists with that many
-//! arguments, so that a typo is found before any etcd member starts.
+//! arguments, and every error class an `expect_error` names literally exists, so that a typo is
+//! found before any etcd member starts.
 
 use std::collections::{HashMap, HashSet};
 
@@ -105,6 +106,32 @@ pub fn unknown_call(engine: &Engine, ast: &AST) -> Option<UnknownCall> {
             near,
         });
         false
+    });
+    found
+}
+
+/// The first `expect_error` whose expected class, given literally, is no class: the message
+/// and where.
+pub fn bad_expectation(ast: &AST) -> Option<(String, Position)> {
+    let mut found = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let (call, pos) = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(x, pos)))
+            | Some(ASTNode::Stmt(Stmt::FnCall(x, pos))) => (x, *pos),
+            _ => return true,
+        };
+        if call.name.as_str() != "expect_error" || call.args.len() != 2 {
+            return true;
+        }
+        let Some(expected) = call.args[1].get_literal_value(None) else {
+            return true;
+        };
+        if let Err(msg) = super::expect::Expectation::parse(&expected) {
+            let at = call.args[1].start_position();
+            found = Some((msg, if at.is_none() { pos } else { at }));
+            return false;
+        }
+        true
     });
     found
 }

@@ -12,10 +12,19 @@ use super::{admin, cluster, expect, kv, pki, Shared};
 pub const MAX_OPERATIONS: u64 = 50_000_000;
 /// Deepest call nesting, so that runaway recursion is an error and never a stack overflow.
 pub const MAX_CALL_LEVELS: usize = 64;
-/// Largest string, array and map a script may build.
+/// Largest string a script may build, in bytes.
 pub const MAX_STRING_SIZE: usize = 1 << 20;
-pub const MAX_ARRAY_SIZE: usize = 100_000;
+/// Most elements in one array (nested arrays and maps count their elements too). Rhai measures
+/// the whole array again after every change, so building an array up to this size costs time
+/// quadratic in it: 10,000 keeps that to a fraction of a second even in a debug build.
+pub const MAX_ARRAY_SIZE: usize = 10_000;
+/// Most entries in one map (nested maps count theirs too); measured like arrays.
 pub const MAX_MAP_SIZE: usize = 10_000;
+
+/// The token of a script stopped at its deadline.
+pub const TIMEOUT: &str = "timeout";
+/// The token of a script stopped because it went on after a fatal failure it caught.
+pub const FAILED: &str = "failed";
 
 /// The environment variable that turns on test-only behaviour: a comma-separated list of
 /// `panic` (adds `panic_for_tests()`) and `steal-port` (a member's first start finds its client
@@ -61,14 +70,20 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
         // Scripts load no code: no `import`, no `eval`.
         .set_module_resolver(DummyModuleResolver::new())
         .disable_symbol("eval");
-    if let Some(deadline) = deadline {
-        engine.on_progress(move |_| (Instant::now() >= deadline).then(|| Dynamic::from("timeout")));
-    }
+    // A script that caught a fatal failure is stopped at its next step; one past the run's
+    // deadline too.
+    let s = shared.clone();
+    engine.on_progress(move |_| {
+        if s.failed() {
+            return Some(Dynamic::from(FAILED));
+        }
+        deadline
+            .is_some_and(|d| Instant::now() >= d)
+            .then(|| Dynamic::from(TIMEOUT))
+    });
     let s = shared.clone();
     engine.on_print(move |text| {
-        if let Some(session) = s.borrow_mut().as_mut() {
-            session.transcript.line(text);
-        }
+        s.with_session_opt(|session| session.transcript.line(text));
     });
     engine.on_debug(|text, source, pos| {
         tracing::info!(source = source.unwrap_or(""), %pos, "debug: {text}");
@@ -89,8 +104,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
 
 /// The reference of every primitive, generated from the engine's own metadata.
 pub fn api_reference() -> String {
-    let shared: Shared = Default::default();
-    let engine = build(&shared, None);
+    let engine = build(&Shared::default(), None);
     let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
     let mut out = String::new();

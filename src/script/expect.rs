@@ -1,14 +1,103 @@
-//! Checks: `expect_error`, `assert_eq`, `assert`, and `print` into the transcript.
+//! Checks: `expect_error`, `assert_eq`, `assert`. A failed check ends the run: it is raised as
+//! an error no `try`/`catch` can swallow, and recorded so that a script cannot go on past it.
 
-use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext};
 
 use super::engine::def;
-use super::{fault_to_rhai, find_fault, with_session, Shared};
+use super::opts::{closest, Opts};
+use super::{find_fault, last_op, raise, script_err, with_session, Shared};
 use crate::error::Error;
+use crate::etcd::reject::{Class, Rejection};
 use crate::fault::Fault;
 
-fn check_failed(msg: String) -> Box<EvalAltResult> {
-    fault_to_rhai(Fault::Fatal(Error::CheckFailed(msg)))
+/// What an `expect_error` accepts: one of some classes, and words of the detail if asked.
+#[derive(Debug, PartialEq)]
+pub struct Expectation {
+    pub classes: Vec<Class>,
+    pub detail: Option<String>,
+}
+
+impl Expectation {
+    /// Reads `expected`: a class name, an array of class names, or a map `#{ class, detail }`.
+    pub fn parse(expected: &Dynamic) -> Result<Expectation, String> {
+        if let Some(map) = expected.clone().try_cast::<Map>() {
+            let o = Opts::new(&map, "expect_error()", &["class", "detail"])
+                .map_err(|e| super::find_fault(&e).map_or_else(String::new, |f| f.to_string()))?;
+            let classes = match map.get("class") {
+                None => Vec::new(),
+                Some(c) => Expectation::parse(c)?.classes,
+            };
+            let detail = o
+                .string("detail")
+                .map_err(|e| find_fault(&e).map_or_else(String::new, |f| f.to_string()))?;
+            if detail.as_deref() == Some("") {
+                return Err(
+                    "expect_error(): `detail` is empty; give words the detail must contain".into(),
+                );
+            }
+            if classes.is_empty() && detail.is_none() {
+                return Err("expect_error(): the map needs `class`, `detail`, or both".into());
+            }
+            return Ok(Expectation { classes, detail });
+        }
+        let names: Vec<Dynamic> = match expected.clone().try_cast::<Array>() {
+            Some(a) if a.is_empty() => {
+                return Err("expect_error(): the array of classes is empty".into())
+            }
+            Some(a) => a,
+            None => vec![expected.clone()],
+        };
+        let classes = names
+            .iter()
+            .map(|n| match n.clone().into_immutable_string() {
+                Ok(name) => class_named(&name),
+                Err(t) => Err(format!(
+                    "expect_error(): a class is a string such as \"expired\", got {t}"
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Expectation {
+            classes,
+            detail: None,
+        })
+    }
+
+    /// Whether a rejection is what was expected.
+    pub fn matches(&self, r: &Rejection) -> bool {
+        (self.classes.is_empty() || self.classes.contains(&r.class))
+            && self
+                .detail
+                .as_ref()
+                .is_none_or(|d| r.detail.contains(d.as_str()))
+    }
+
+    /// How the expectation reads in a message.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| format!("\"{}\"", c.name()))
+            .collect();
+        if let Some(d) = &self.detail {
+            parts.push(format!("detail containing \"{d}\""));
+        }
+        parts.join(" or ")
+    }
+}
+
+/// The class with this name, or an error naming the near one and all of them.
+pub fn class_named(name: &str) -> Result<Class, String> {
+    if let Some(c) = Class::parse(name) {
+        return Ok(c);
+    }
+    let names = Class::names();
+    let near = closest(name, &names)
+        .map(|n| format!(" (did you mean \"{n}\"?)"))
+        .unwrap_or_default();
+    Err(format!(
+        "expect_error(): \"{name}\" is not an error class{near}; the classes are: {}",
+        names.join(", ")
+    ))
 }
 
 /// How a value reads in the transcript: strings quoted, `()` as "nothing".
@@ -26,48 +115,72 @@ fn same(a: &Dynamic, b: &Dynamic) -> bool {
     a.type_name() == b.type_name() && a.to_string() == b.to_string()
 }
 
+/// A failed check: raised where it happened, and recorded.
+fn check_failed(shared: &Shared, ctx: &NativeCallContext, msg: String) -> Box<EvalAltResult> {
+    raise(
+        shared,
+        Fault::Fatal(Error::CheckFailed(msg)),
+        ctx.call_position(),
+    )
+}
+
 /// Registers the checks.
 pub fn register(engine: &mut Engine, shared: &Shared) {
     let s = shared.clone();
     def(
         engine,
         "expect_error",
-        &["operation: Fn", "expected: string"],
-        "Runs `operation` (a closure); passes only if it is rejected with an error whose class\n\
-         (or the member's or client's own words) contains `expected`. Fails the run if the\n\
-         operation succeeds or is rejected for another reason. Errors that are not rejections\n\
-         (a script mistake, a member that would not start) are never caught.\n\
-         ```rhai\nexpect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");\n```",
+        &["operation: Fn", "expected: string | array | map"],
+        "Runs `operation` (a closure); passes only if the last operation it performed is rejected\n\
+         with the expected class. `expected` is a class name (see \"Error classes\"), an array of\n\
+         them (any one will do), or `#{ class, detail }` where `detail` is words the raw message\n\
+         must contain. Fails the run if the operation succeeds or is rejected with another class.\n\
+         Errors that are not rejections (a failed check, a script mistake, a member that would not\n\
+         start) are never caught, and a rejection caught earlier and thrown again does not count.\n\
+         ```rhai\nexpect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");\n\
+         expect_error(|| kv_get(m1, \"k\", old), [\"expired\", \"not yet valid\"]);\n```",
         move |ctx: NativeCallContext,
               op: FnPtr,
-              expected: &str|
+              expected: Dynamic|
               -> Result<(), Box<EvalAltResult>> {
+            let want = Expectation::parse(&expected).map_err(script_err)?;
+            let shown = want.describe();
             let called = std::time::Instant::now();
-            match op.call_within_context::<Dynamic>(&ctx, ()) {
-                Ok(_) => Err(check_failed(format!(
-                    "expect_error(\"{expected}\"): the operation succeeded, but it had to be rejected"
-                ))),
-                Err(e) => {
-                    let Some(fault) = find_fault(&e) else { return Err(e) };
-                    let Fault::Rejected { op, rejection } = fault.as_ref() else {
-                        return Err(e);
-                    };
-                    let matched = rejection.class.name().contains(expected) || rejection.detail.contains(expected);
-                    if !matched {
-                        return Err(check_failed(format!(
-                            "expect_error(\"{expected}\"): {op} was rejected, but with \"{}\" ({})",
-                            rejection.class, rejection.detail
-                        )));
-                    }
-                    // How long after the member logged the refusal the check resolved.
-                    tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
-                        ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
-                    with_session(&s, |ss| {
-                        ss.transcript.check(format!("{op}: rejected: {}, as expected", rejection.summary()));
-                        Ok(())
-                    })
+            let before = last_op(&s);
+            let e = match op.call_within_context::<Dynamic>(&ctx, ()) {
+                Ok(_) => {
+                    return Err(check_failed(&s, &ctx, format!(
+                        "expect_error({shown}): the operation succeeded, but it had to be rejected"
+                    )))
                 }
+                Err(e) => e,
+            };
+            let Some(fault) = find_fault(&e) else { return Err(e) };
+            let Fault::Rejected { op, rejection, seq } = fault.as_ref() else {
+                return Err(e);
+            };
+            // Only the refusal of the closure's own last operation counts.
+            if *seq <= before || *seq != last_op(&s) {
+                return Err(check_failed(&s, &ctx, format!(
+                    "expect_error({shown}): the closure threw a rejection of an earlier operation ({op}); \
+                     only a rejection of the last operation it performs counts"
+                )));
             }
+            if !want.matches(rejection) {
+                return Err(check_failed(&s, &ctx, format!(
+                    "expect_error({shown}): {op} {}, but with {}\n  = detail: {}",
+                    if rejection.class == Class::StartFailed { "failed" } else { "was rejected" },
+                    rejection.summary(),
+                    rejection.detail
+                )));
+            }
+            // How long after the member logged the refusal the check resolved.
+            tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
+                ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
+            with_session(&s, |ss| {
+                ss.transcript.check(format!("{op}: {}: {}, as expected", rejection.class.verb(), rejection.summary()));
+                Ok(())
+            })
         },
     );
     let s = shared.clone();
@@ -77,13 +190,20 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         &["actual: ?", "expected: ?"],
         "Checks that two values are equal (same type, same value).\n\
          ```rhai\nassert_eq(kv_get(m2, \"hello\", client), \"world\");\n```",
-        move |actual: Dynamic, expected: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        move |ctx: NativeCallContext,
+              actual: Dynamic,
+              expected: Dynamic|
+              -> Result<(), Box<EvalAltResult>> {
             if !same(&actual, &expected) {
-                return Err(check_failed(format!(
-                    "assert_eq: got {}, expected {}",
-                    show(&actual),
-                    show(&expected)
-                )));
+                return Err(check_failed(
+                    &s,
+                    &ctx,
+                    format!(
+                        "assert_eq: got {}, expected {}",
+                        show(&actual),
+                        show(&expected)
+                    ),
+                ));
             }
             with_session(&s, |ss| {
                 ss.transcript
@@ -99,9 +219,16 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         &["condition: bool", "what: string"],
         "Checks that `condition` holds; `what` says what was checked.\n\
          ```rhai\nassert(kv_get(c, \"missing\") == (), \"the key is gone\");\n```",
-        move |condition: bool, what: &str| -> Result<(), Box<EvalAltResult>> {
+        move |ctx: NativeCallContext,
+              condition: bool,
+              what: &str|
+              -> Result<(), Box<EvalAltResult>> {
             if !condition {
-                return Err(check_failed(format!("assert: {what}: does not hold")));
+                return Err(check_failed(
+                    &s,
+                    &ctx,
+                    format!("assert: {what}: does not hold"),
+                ));
             }
             with_session(&s, |ss| {
                 ss.transcript.check(format!("check: {what}"));
@@ -109,4 +236,54 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
             })
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_class_name_matches_that_class_alone() {
+        let want = Expectation::parse(&Dynamic::from("expired")).unwrap();
+        let r = |class| {
+            Rejection::unlogged(
+                class,
+                crate::etcd::reject::Witness::Client,
+                "x509: certificate has expired or is not yet valid".into(),
+            )
+        };
+        assert!(want.matches(&r(Class::Expired)));
+        assert!(!want.matches(&r(Class::NotYetValid)));
+    }
+
+    #[test]
+    fn unknown_and_partial_names_are_errors() {
+        for bad in ["e", "c", "tls", "", "expird"] {
+            let err = Expectation::parse(&Dynamic::from(bad)).unwrap_err();
+            assert!(err.contains("is not an error class"), "{bad}: {err}");
+        }
+        let err = Expectation::parse(&Dynamic::from("expird")).unwrap_err();
+        assert!(err.contains("did you mean \"expired\""), "{err}");
+    }
+
+    #[test]
+    fn arrays_and_details() {
+        let arr: Array = vec!["expired".into(), "not yet valid".into()];
+        let want = Expectation::parse(&Dynamic::from(arr)).unwrap();
+        assert_eq!(want.classes, vec![Class::Expired, Class::NotYetValid]);
+        let mut map = Map::new();
+        map.insert("detail".into(), "is after".into());
+        let want = Expectation::parse(&Dynamic::from(map)).unwrap();
+        let r = Rejection::unlogged(
+            Class::Expired,
+            crate::etcd::reject::Witness::Client,
+            "current time x is after y".into(),
+        );
+        assert!(want.matches(&r));
+        let mut map = Map::new();
+        map.insert("detail".into(), "is before".into());
+        assert!(!Expectation::parse(&Dynamic::from(map)).unwrap().matches(&r));
+        assert!(Expectation::parse(&Dynamic::from(Array::new())).is_err());
+        assert!(Expectation::parse(&Dynamic::from(Map::new())).is_err());
+    }
 }

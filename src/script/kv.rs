@@ -30,10 +30,18 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
         "identity",
         &["cert", "ca", "server_name", "plaintext"],
     )?;
+    let server_name = o.string("server_name")?;
+    if let Some(name) = &server_name {
+        if !crate::pki::is_host_name(name) || name.starts_with("*.") {
+            return Err(script_err(format!(
+                "{what}: server_name `{name}` is not a DNS name or IP address"
+            )));
+        }
+    }
     Ok(IdentitySpec {
         cert: o.cert("cert")?,
         trust: o.ca("ca")?,
-        server_name: o.string("server_name")?,
+        server_name,
         plaintext: o.bool("plaintext")?.unwrap_or(false),
     })
 }

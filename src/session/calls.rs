@@ -137,10 +137,7 @@ impl Session {
                 // A member that died is the news, not the failed call.
                 self.ensure_not_died(m)?;
                 tracing::debug!(class = %rejection.class, detail = %rejection.detail, "call failed");
-                Err(Fault::Rejected {
-                    op: String::new(),
-                    rejection,
-                })
+                Err(Fault::rejected(String::new(), rejection))
             }
         }
     }

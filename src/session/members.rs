@@ -45,6 +45,7 @@ impl Session {
                 "a cluster needs at least one member name".into(),
             ));
         }
+        valid_name("cluster token", &spec.token)?;
         let mut seen = HashSet::new();
         for n in &spec.names {
             valid_name("member", n)?;
@@ -86,6 +87,11 @@ impl Session {
         if spec.peer_cert_auth && !spec.cert.has_usage(Usage::Client) {
             tracing::warn!(cert = %spec.cert.name, "the cluster certificate lacks the client usage: members will refuse each other as peers");
         }
+        if spec.client_crl && !spec.client_cert_auth {
+            return Err(Error::Script(
+                "client_crl: true needs client_cert_auth: true (without it etcd checks no client certificate, so a CRL would change nothing)".into(),
+            ));
+        }
         if spec.election_ms < 5 * spec.heartbeat_ms {
             return Err(Error::Script(format!(
                 "election_ms ({}) should be at least 5 times heartbeat_ms ({})",
@@ -122,9 +128,11 @@ impl Session {
                 refusal_mark: 0,
             });
         }
-        let probe_name = format!("{}-probe", spec.token);
+        // One probe identity per cluster, by its index: two clusters with the same token (or a
+        // script certificate named like a probe) never share or overwrite it.
+        let probe_name = format!("probe-{}", self.clusters.len());
         let probe = spec.ca.issue(
-            &self.pki_dir,
+            &self.runtime_dir,
             &probe_name,
             &CertSpec {
                 cn: "etcdscript-probe".into(),
@@ -141,12 +149,14 @@ impl Session {
             if spec.client_cert_auth {
                 "clients must present a certificate".into()
             } else {
-                "client certificates optional".into()
+                "clients need no certificate (etcd gets no client CA)".into()
             },
             if spec.peer_cert_auth {
                 "peers must present a certificate".into()
             } else {
-                "peer certificates optional".into()
+                // Members need the peer CA to check each other's server certificates, and etcd
+                // then demands client certificates of peers too.
+                "peers must present a certificate all the same (etcd demands one whenever it has the peer CA)".into()
             },
         ];
         if spec.client_ports.is_some() || spec.peer_ports.is_some() {
@@ -261,6 +271,10 @@ impl Session {
             "zap".into(),
             "--log-outputs".into(),
             "stderr".into(),
+            // At debug level a member logs each failed dial to a peer at once, with the peer's
+            // ID and the TLS error: who refused whom, and why (see etcd/evidence.rs).
+            "--log-level".into(),
+            "debug".into(),
             "--listen-client-urls".into(),
             format!("https://127.0.0.1:{}", slot.client_port),
             "--advertise-client-urls".into(),
@@ -288,8 +302,6 @@ impl Session {
             p(&cert.cert_path),
             "--key-file".into(),
             p(&cert.key_path),
-            "--trusted-ca-file".into(),
-            p(&ca.cert_path),
             "--peer-cert-file".into(),
             p(&cert.cert_path),
             "--peer-key-file".into(),
@@ -297,8 +309,15 @@ impl Session {
             "--peer-trusted-ca-file".into(),
             p(&ca.cert_path),
         ];
+        // etcd demands a client certificate whenever it is given a client CA, with or without
+        // --client-cert-auth (which decides only whether the CN is taken as the user name). So
+        // certificates are optional only when etcd gets no client CA at all.
         if s.client_cert_auth {
-            a.push("--client-cert-auth".into());
+            a.extend([
+                "--trusted-ca-file".into(),
+                p(&ca.cert_path),
+                "--client-cert-auth".into(),
+            ]);
         }
         if s.peer_cert_auth {
             a.push("--peer-client-cert-auth".into());
@@ -345,18 +364,9 @@ impl Session {
                 tracing::warn!("member {name} gets certificate {} without the client usage: its peers will refuse it", cert.name);
             }
         }
-        // A member that exits while starting because a peer refused it is rejected, not broken:
-        // the other members' logs say so.
-        let others: Vec<(MemberLog, u64)> = self.clusters[m.cluster.0]
-            .members
-            .iter()
-            .filter(|o| o.name != name)
-            .map(|o| (o.log.clone(), o.log.mark()))
-            .collect();
+        // Refusals of this start count from here, in every member's log (its own too).
         for slot in &mut self.clusters[m.cluster.0].members {
-            if slot.name != name {
-                slot.refusal_mark = slot.log.mark();
-            }
+            slot.refusal_mark = slot.log.mark();
         }
         let mut attempt = 0;
         loop {
@@ -393,19 +403,9 @@ impl Session {
                             .iter()
                             .any(|o| matches!(o.state, MemberState::Running(_)));
                     if !may_repick {
-                        let refused = others
-                            .iter()
-                            .find_map(|(l, mark)| l.rejection_since(*mark).0);
-                        return Err(match refused {
-                            Some(rejection) => {
-                                tracing::info!(error = %e, "member exited after a peer refused it");
-                                Fault::Rejected {
-                                    op: line,
-                                    rejection,
-                                }
-                            }
-                            None => e.into(),
-                        });
+                        // A start failure is never a rejection, whoever else refused what
+                        // meanwhile: its class is `start failed`, and its own log says why.
+                        return Err(e.named(&line));
                     }
                     tracing::info!(member = %name, "a port was taken before etcd could bind it; picking new ports");
                     self.repick_ports(m.cluster)?;
@@ -427,8 +427,10 @@ impl Session {
         Ok(())
     }
 
-    /// Waits for "serving peer traffic" in the member's log, bounded; fails if etcd exits first.
-    pub(super) fn wait_serving(&mut self, m: MemberId, mark: u64) -> Result<()> {
+    /// Waits for "serving peer traffic" in the member's log, bounded. A member that exits first
+    /// failed to start (class `start failed`, quoting its log); one that stays silent past the
+    /// bound is an environment error.
+    pub(super) fn wait_serving(&mut self, m: MemberId, mark: u64) -> OpResult<()> {
         let deadline = Instant::now() + self.bounded(limits::MEMBER_START_TIMEOUT);
         let log = self.slot(m).log.clone();
         let mut offset = mark;
@@ -440,12 +442,19 @@ impl Session {
             offset = end;
             if let Some(status) = self.exit_status(m) {
                 self.slot_mut(m).state = MemberState::Stopped;
-                return Err(Error::Environment(format!(
-                    "member {} exited ({status}) while starting: {}\nlast log lines:\n{}",
-                    log.member,
-                    log.last_error().unwrap_or_else(|| "it wrote no log".into()),
-                    quote_tail(&log)
-                )));
+                return Err(Fault::rejected(
+                    String::new(),
+                    Rejection::unlogged(
+                        Class::StartFailed,
+                        Witness::MemberLog(log.member.clone()),
+                        format!(
+                            "member {} exited ({status}) while starting: {}\nlast log lines:\n{}",
+                            log.member,
+                            log.last_error().unwrap_or_else(|| "it wrote no log".into()),
+                            quote_tail(&log)
+                        ),
+                    ),
+                ));
             }
             if Instant::now() >= deadline {
                 self.kill_slot(m);
@@ -455,7 +464,8 @@ impl Session {
                     log.member,
                     limits::MEMBER_START_TIMEOUT,
                     quote_tail(&log)
-                )));
+                ))
+                .into());
             }
             std::thread::sleep(limits::POLL_INTERVAL);
         }
@@ -562,190 +572,6 @@ impl Session {
             .into_iter()
             .filter(|&m| matches!(self.slot(m).state, MemberState::Running(_)))
             .collect()
-    }
-
-    /// `wait_healthy(target)`: every running member of the target answers a linearizable read,
-    /// asked with `probe` (`None`: a client certificate of the cluster's CA made for this).
-    pub fn wait_healthy(&mut self, target: Target, probe: Option<&IdentitySpec>) -> OpResult<()> {
-        let (cluster, members) = match target {
-            Target::Member(m) => {
-                self.ensure_running(m)?;
-                (m.cluster, vec![m])
-            }
-            Target::Cluster(c) => (c, self.running_members(c)),
-        };
-        let names: Vec<String> = members.iter().map(|&m| self.member_name(m)).collect();
-        let op = format!("wait healthy {}", names.join(", "));
-        if members.is_empty() {
-            return Err(Error::Script(format!(
-                "{op}: no member of cluster {} is running",
-                self.cluster_name(cluster)
-            ))
-            .into());
-        }
-        let probe = match probe {
-            Some(p) => p.clone(),
-            None => IdentitySpec {
-                cert: Some(Rc::new(self.cluster(cluster).probe.clone())),
-                ..Default::default()
-            },
-        };
-        let started = Instant::now();
-        let health_timeout = self.cluster(cluster).spec.health_timeout;
-        // Any member of the cluster may be the one refusing: scan them all, from now on.
-        let logs: Vec<(MemberLog, u64)> = self.clusters[cluster.0]
-            .members
-            .iter()
-            .map(|slot| (slot.log.clone(), slot.log.mark()))
-            .collect();
-        let mut pending = members.clone();
-        while !pending.is_empty() {
-            for &m in &pending {
-                self.ensure_running(m)?;
-            }
-            let verdicts = match self.probe_round(&pending, &probe, &logs)? {
-                Some(v) => v,
-                None => {
-                    // A member refused a peer (or us) while the cluster is not healthy: that is
-                    // why. Which member logged it first varies from run to run, so the
-                    // transcript says only that a member did; `peer_refusal` names one.
-                    let mut rejection = logs
-                        .iter()
-                        .find_map(|(log, mark)| log.rejection_since(*mark).0)
-                        .expect("a refusal was seen");
-                    if let Witness::MemberLog(member) = &rejection.witness {
-                        tracing::info!(%member, detail = %rejection.detail, "refusal while not healthy");
-                    }
-                    rejection.witness = Witness::SomeMember;
-                    return Err(Fault::Rejected { op, rejection });
-                }
-            };
-            let mut still = Vec::new();
-            for (m, verdict) in pending.into_iter().zip(verdicts) {
-                match verdict {
-                    Ok(true) => {}
-                    Ok(false) => still.push(m),
-                    Err(rejection) => return Err(Fault::Rejected { op, rejection }),
-                }
-            }
-            pending = still;
-            if pending.is_empty() {
-                break;
-            }
-            self.check_deadline()?;
-            if started.elapsed() >= health_timeout {
-                let tails: Vec<String> = pending
-                    .iter()
-                    .map(|&m| {
-                        let log = &self.slot(m).log;
-                        format!(
-                            "{}: {}",
-                            log.member,
-                            log.last_error().unwrap_or_else(|| "no log".into())
-                        )
-                    })
-                    .collect();
-                return Err(Fault::Rejected {
-                    op,
-                    rejection: Rejection::unlogged(
-                        Class::Timeout,
-                        Witness::Client,
-                        format!(
-                            "not healthy within {:?}: {}",
-                            health_timeout,
-                            tails.join("; ")
-                        ),
-                    ),
-                });
-            }
-            std::thread::sleep(limits::POLL_INTERVAL);
-        }
-        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "healthy");
-        self.transcript.line(format!("{op}: healthy"));
-        Ok(())
-    }
-
-    /// One health probe of each member, all at once, while watching `logs` for refusals:
-    /// `None` if a member refused a connection meanwhile, else a verdict per member: `Ok(true)`
-    /// it answered (an RBAC refusal is an answer too), `Ok(false)` not yet, `Err` the member
-    /// refused the probe's identity, which no wait will change.
-    pub(super) fn probe_round(
-        &mut self,
-        members: &[MemberId],
-        id: &IdentitySpec,
-        logs: &[(MemberLog, u64)],
-    ) -> Result<Option<Vec<Result<bool, Rejection>>>> {
-        let prepared = members
-            .iter()
-            .map(|&m| self.prepare(Target::Member(m), id))
-            .collect::<Result<Vec<_>>>()?;
-        let keys: Vec<(String, MemberId)> =
-            prepared.iter().map(|p| (p.key.clone(), p.member)).collect();
-        let probe_bound = self.bounded(limits::PROBE_CALL_TIMEOUT);
-        let probes = futures_util::future::join_all(prepared.into_iter().map(|p| {
-            p.run(probe_bound, |c| {
-                Box::pin(async move { c.get("health", None).await.map(|_| ()) })
-            })
-        }));
-        let refused = async {
-            while !logs
-                .iter()
-                .any(|(log, mark)| log.rejection_since(*mark).0.is_some())
-            {
-                tokio::time::sleep(limits::LOG_WATCH_INTERVAL).await;
-            }
-        };
-        let results = self.rt.block_on(async {
-            tokio::select! {
-                results = probes => Some(results),
-                () = refused => None,
-            }
-        });
-        let Some(results) = results else {
-            return Ok(None);
-        };
-        let mut verdicts = Vec::new();
-        for ((key, m), result) in keys.into_iter().zip(results) {
-            verdicts.push(match self.finish(key, m, result) {
-                Ok(()) => Ok(true),
-                Err(Fault::Rejected { rejection, .. }) => match rejection.class {
-                    Class::PermissionDenied | Class::AuthFailed => Ok(true),
-                    Class::Timeout
-                    | Class::Unavailable
-                    | Class::ServerError
-                    | Class::TlsRejected => {
-                        tracing::trace!(detail = %rejection.detail, "not healthy yet");
-                        Ok(false)
-                    }
-                    _ => Err(rejection),
-                },
-                Err(Fault::Fatal(e)) => return Err(e),
-            });
-        }
-        Ok(Some(verdicts))
-    }
-
-    /// `peer_refusal(member)`: fails with the first connection the member refused since another
-    /// member of its cluster last started (a newcomer's, typically), waiting up to
-    /// [`limits::REFUSAL_WAIT`] for one; succeeds if none came. Meant for `expect_error`.
-    pub fn peer_refusal(&mut self, m: MemberId) -> OpResult<()> {
-        self.ensure_running(m)?;
-        let name = self.member_name(m);
-        let op = format!("watch {name} for refused connections");
-        let log = self.slot(m).log.clone();
-        let mark = self.slot(m).refusal_mark;
-        let started = Instant::now();
-        while started.elapsed() < limits::REFUSAL_WAIT {
-            self.check_deadline()?;
-            if let (Some(rejection), _) = log.rejection_since(mark) {
-                tracing::info!(member = %name, detail = %rejection.detail, "refusal");
-                return Err(Fault::Rejected { op, rejection });
-            }
-            std::thread::sleep(limits::LOG_WATCH_INTERVAL);
-        }
-        self.transcript
-            .line(format!("{op}: none within {:?}", limits::REFUSAL_WAIT));
-        Ok(())
     }
 
     /// `member_add(cluster, name, overrides)`: asks the cluster (through its first running member,

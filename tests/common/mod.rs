@@ -264,3 +264,40 @@ pub fn assert_has(text: &str, needle: impl AsRef<str>) {
     let needle = needle.as_ref();
     assert!(text.contains(needle), "no {needle:?} in:\n{text}");
 }
+
+impl Live {
+    /// The client port the run logged for `member` (with -v).
+    pub fn client_port(&self, member: &str) -> u16 {
+        let stderr = self.stderr.lock().unwrap();
+        stderr
+            .lines()
+            .filter(|l| l.contains("planned member"))
+            .find(|l| field(l, "member").as_deref() == Some(member))
+            .and_then(|l| field(l, "client_port"))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no client port logged for {member}:\n{stderr}"))
+    }
+}
+
+/// A TLS handshake without a client certificate to a loopback port (openssl s_client, bounded),
+/// as an outside client would make it.
+pub fn tls_knock(port: u16) {
+    let _ = Command::new("timeout")
+        .args(["2", "openssl", "s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-servername", "localhost"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Sends `sig` (a name such as "STOP") to a process we started; false if it is gone.
+pub fn signal_pid(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kill")
+        .success()
+}

@@ -1,0 +1,442 @@
+//! Verdicts: no false pass, no false failure. Each test states a claim about etcd that is
+//! true and one that is false, and checks that the tool tells them apart: `wait_healthy` and
+//! `peer_refusal` blame only what involves their target, refusals a dialer logs are attributed,
+//! classes match exactly, a failed check cannot be swallowed, and the runtime's own files never
+//! meet the script's.
+
+mod common;
+
+use common::{etcdscript, run_text, Live};
+
+const CHECK_FAILED: i32 = 1;
+const SCRIPT_ERROR: i32 = 3;
+
+const PKI: &str = r#"
+let ca = ca("cluster-ca");
+let server = issue(ca, "server", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] });
+let client = issue(ca, "client");
+let rogue_ca = ca("rogue-ca");
+let rogue_cert = issue(rogue_ca, "rogue-server", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] });
+"#;
+
+fn run(name: &str, body: &str) -> common::Run {
+    let (run, _dir) = run_text(name, &format!("{PKI}{body}"), &[]);
+    eprintln!(
+        "--- {name}: exit {}\n{}{}",
+        run.code, run.stdout, run.stderr
+    );
+    run
+}
+
+#[track_caller]
+fn passes(run: &common::Run) {
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[track_caller]
+fn fails(run: &common::Run, code: i32, words: &str) {
+    assert_eq!(run.code, code, "{}{}", run.stdout, run.stderr);
+    common::assert_has(&run.stderr, words);
+}
+
+// ---- wait_healthy tells the truth --------------------------------------------------------
+
+/// A rogue started before the honest majority is healthy: the genuine members still form the
+/// cluster, so waiting for one of them succeeds, and the claim that it was refused fails.
+#[test]
+fn a_rogue_started_first_does_not_fail_a_genuine_member() {
+    let setup = r#"
+let c = cluster(["infra1", "infra2", "infra3"], #{ ca: ca, cert: server });
+spawn_member(c, "infra1");
+spawn_member(c, "infra3", #{ cert: rogue_cert });
+spawn_member(c, "infra2");
+"#;
+    let ok = run(
+        "rogue-first.rhai",
+        &format!("{setup}wait_healthy(c.member(\"infra1\"));\nkv_set(c.member(\"infra1\"), \"k\", \"v\", client);\nassert_eq(kv_get(c.member(\"infra2\"), \"k\", client), \"v\");\n"),
+    );
+    passes(&ok);
+    let false_claim = run(
+        "rogue-first-claim.rhai",
+        &format!(
+            "{setup}expect_error(|| wait_healthy(c.member(\"infra1\")), \"unknown authority\");\n"
+        ),
+    );
+    fails(&false_claim, CHECK_FAILED, "the operation succeeded");
+}
+
+/// A cluster that can never form still fails long before its bound, with the class of the
+/// refusal that prevents it; a rogue's own wait fails with the class its peers refused it for.
+#[test]
+fn a_cluster_that_cannot_form_fails_with_the_class_that_prevents_it() {
+    let r = run(
+        "never-forms.rhai",
+        r#"
+let server_only = issue(ca, "server-only", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server"] });
+let bad = cluster(["b1", "b2", "b3"], #{ ca: ca, cert: server_only, health_timeout_ms: 60000 });
+for name in bad.names { spawn_member(bad, name); }
+expect_error(|| wait_healthy(bad), "incompatible key usage");
+"#,
+    );
+    passes(&r);
+}
+
+/// On 3.5 (and 3.4), a member serving a certificate without the client usage refuses its own
+/// gateway's loopback dial. That is no reason to call a cluster unhealthy that serves.
+#[test]
+fn a_member_refusing_its_own_gateway_is_still_healthy() {
+    let r = run(
+        "server-only-single.rhai",
+        r#"
+let server_only = issue(ca, "server-only", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server"] });
+let c = cluster(["m1"], #{ ca: ca, cert: server_only });
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+kv_set(m1, "k", "v", client);
+assert_eq(kv_get(m1, "k", client), "v");
+"#,
+    );
+    passes(&r);
+}
+
+/// A client refused while a member has lost its quorum is not the reason it is not healthy: the
+/// wait ends in `timeout`, whatever outside clients are refused meanwhile.
+#[test]
+fn a_refused_client_is_not_blamed_on_the_target() {
+    let text = format!(
+        "{PKI}let c = cluster([\"m1\", \"m2\", \"m3\"], #{{ ca: ca, cert: server, health_timeout_ms: 4000 }});\n\
+         for n in c.names {{ spawn_member(c, n); }}\nwait_healthy(c);\n\
+         kill_member(c.member(\"m2\"));\nkill_member(c.member(\"m3\"));\nprint(\"ready\");\nwait_healthy(c.member(\"m1\"));\n"
+    );
+    let mut live = Live::start(&text, &[], &[]);
+    live.wait_for("ready");
+    let port = live.client_port("m1");
+    // An outside client without a certificate, refused by m1 again and again during the wait.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let knocker = std::thread::spawn(move || {
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            common::tls_knock(port);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let (code, stderr) = live.finish();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    knocker.join().unwrap();
+    assert_eq!(code, CHECK_FAILED, "{stderr}");
+    common::assert_has(&stderr, "wait healthy m1: rejected: timeout");
+}
+
+// ---- refusals seen by the dialing side are attributed ----------------------------------------
+
+/// Members serve a certificate without the name their peers dial: each dialer refuses the
+/// other's server certificate, and says so only in its own log.
+#[test]
+fn a_peer_server_certificate_refused_by_the_dialer_is_a_hostname_mismatch() {
+    let r = run(
+        "peer-wrong-name.rhai",
+        r#"
+let ip_only = issue(ca, "ip-only", #{ cn: "etcd", sans: ["127.0.0.1"], usage: ["server", "client"] });
+let c = cluster(["m1", "m2", "m3"], #{ ca: ca, cert: ip_only, health_timeout_ms: 60000 });
+for name in c.names { spawn_member(c, name); }
+expect_error(|| wait_healthy(c, #{ cert: client, server_name: "127.0.0.1" }), "hostname mismatch");
+expect_error(|| peer_refusal(c.member("m1")), "hostname mismatch");
+"#,
+    );
+    passes(&r);
+}
+
+/// A peer client certificate naming another address than the one its connections come from is
+/// refused for the name, and the member that refused says so.
+#[test]
+fn a_peer_certificate_for_another_address_is_a_hostname_mismatch() {
+    let r = run(
+        "peer-other-ip.rhai",
+        r#"
+let other_ip = issue(ca, "other-ip", #{ cn: "localhost", sans: ["127.0.0.13"], usage: ["server", "client"] });
+let c = cluster(["infra1", "infra2", "infra3"], #{ ca: ca, cert: server });
+spawn_member(c, "infra1");
+spawn_member(c, "infra2");
+wait_healthy(c);
+spawn_member(c, "infra3", #{ cert: other_ip });
+expect_error(|| peer_refusal(c.member("infra1")), "hostname mismatch");
+"#,
+    );
+    passes(&r);
+}
+
+// ---- peer_refusal counts peers only -----------------------------------------------------------
+
+#[test]
+fn a_refused_client_is_no_refused_peer() {
+    let r = run(
+        "client-is-no-peer.rhai",
+        r#"
+let c = cluster(["m1"], #{ ca: ca, cert: server });
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+expect_error(|| kv_get(m1, "k"), "no client certificate");
+expect_error(|| peer_refusal(m1), "no client certificate");
+"#,
+    );
+    fails(&r, CHECK_FAILED, "the operation succeeded");
+}
+
+// ---- expect_error matches classes, exactly ----------------------------------------------------
+
+fn validity_cluster(extra: &str) -> common::Run {
+    run(
+        "validity.rhai",
+        &format!(
+            r#"
+let future = issue(ca, "future", #{{ not_before_days: 2, not_after_days: 30 }});
+let old = issue(ca, "old", #{{ not_before_days: -10, not_after_days: -1 }});
+let c = cluster(["m1"], #{{ ca: ca, cert: server }});
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+{extra}
+"#
+        ),
+    )
+}
+
+#[test]
+fn not_yet_valid_is_not_expired_and_expired_is_not_not_yet_valid() {
+    passes(&validity_cluster(
+        "expect_error(|| kv_get(m1, \"k\", future), \"not yet valid\");\n\
+         expect_error(|| kv_get(m1, \"k\", old), \"expired\");\n\
+         expect_error(|| kv_get(m1, \"k\", future), [\"expired\", \"not yet valid\"]);\n\
+         expect_error(|| kv_get(m1, \"k\", old), #{ class: \"expired\", detail: \"is after\" });\n",
+    ));
+    fails(
+        &validity_cluster("expect_error(|| kv_get(m1, \"k\", future), \"expired\");\n"),
+        CHECK_FAILED,
+        "but with not yet valid",
+    );
+    fails(
+        &validity_cluster("expect_error(|| kv_get(m1, \"k\", old), \"not yet valid\");\n"),
+        CHECK_FAILED,
+        "but with expired",
+    );
+    fails(
+        &validity_cluster(
+            "expect_error(|| kv_get(m1, \"k\", old), #{ class: \"expired\", detail: \"is before\" });\n",
+        ),
+        CHECK_FAILED,
+        "but with expired",
+    );
+}
+
+#[test]
+fn a_word_that_is_no_class_is_a_script_error_at_check_time() {
+    for word in ["e", "c", "tls", "", "expird"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("word.rhai");
+        std::fs::write(
+            &path,
+            format!("{PKI}expect_error(|| kv_get(1, \"k\"), \"{word}\");\n"),
+        )
+        .unwrap();
+        let r = etcdscript(&["check", path.to_str().unwrap()]);
+        fails(&r, SCRIPT_ERROR, "is not an error class");
+        common::assert_has(&r.stderr, "word.rhai:");
+    }
+}
+
+// ---- a failed check cannot be swallowed or replayed --------------------------------------------
+
+#[test]
+fn a_failed_check_inside_try_ends_the_run() {
+    for check in [
+        "assert(false, \"swallowed\")",
+        "assert_eq(1, 2)",
+        "expect_error(|| 1, \"expired\")",
+    ] {
+        let (r, _dir) = run_text(
+            "try.rhai",
+            &format!(
+                "try {{ {check}; }} catch (e) {{ print(\"caught\"); }}\nprint(\"went on\");\n"
+            ),
+            &[],
+        );
+        assert_eq!(r.code, CHECK_FAILED, "{check}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("went on"), "{check}: {}", r.stdout);
+        // Through a function pointer called inside `try`, too.
+        let (r, _dir) = run_text(
+            "try-fn.rhai",
+            &format!("let f = || {check};\ntry {{ f.call(); }} catch (e) {{ print(\"caught\"); }}\nprint(\"went on\");\n"),
+            &[],
+        );
+        assert_eq!(r.code, CHECK_FAILED, "{check}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("went on"), "{check}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn a_rejection_caught_earlier_and_thrown_again_does_not_count() {
+    let r = run(
+        "replay.rhai",
+        r#"
+let c = cluster(["m1"], #{ ca: ca, cert: server });
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+let saved = ();
+try { kv_get(m1, "k"); } catch (e) { saved = e; }
+expect_error(|| { kv_get(m1, "k", client); throw saved; }, "no client certificate");
+"#,
+    );
+    fails(
+        &r,
+        CHECK_FAILED,
+        "only a rejection of the last operation it performs counts",
+    );
+}
+
+#[test]
+fn a_start_failure_is_never_a_rejection() {
+    let setup = r#"
+let c = cluster(["infra1", "infra2", "infra3", "infra4"], #{ ca: ca, cert: server });
+spawn_member(c, "infra1");
+spawn_member(c, "infra2");
+spawn_member(c, "infra3", #{ cert: rogue_cert });
+"#;
+    let claim = run(
+        "start-not-rejection.rhai",
+        &format!("{setup}expect_error(|| spawn_member(c, \"infra4\", #{{ args: [\"--no-such-flag\"] }}), \"unknown authority\");\n"),
+    );
+    fails(&claim, CHECK_FAILED, "but with start failed");
+    let truth = run(
+        "start-failed.rhai",
+        &format!("{setup}expect_error(|| spawn_member(c, \"infra4\", #{{ args: [\"--no-such-flag\"] }}), \"start failed\");\n"),
+    );
+    passes(&truth);
+}
+
+// ---- hidden identities never collide with the script's -------------------------------------------
+
+#[test]
+fn a_script_certificate_named_like_a_probe_stays_the_script_s() {
+    let r = run(
+        "probe-name.rhai",
+        r#"
+let mine = issue(rogue_ca, "etcd-cluster-probe");
+let c = cluster(["m1"], #{ ca: ca, cert: server });
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+expect_error(|| kv_get(m1, "k", mine), "unknown authority");
+"#,
+    );
+    passes(&r);
+}
+
+#[test]
+fn two_clusters_with_default_options_both_work() {
+    let r = run(
+        "two-clusters.rhai",
+        r#"
+let c1 = cluster(["a1"], #{ ca: ca, cert: server });
+let rogue_client = issue(rogue_ca, "rogue-client");
+let c2 = cluster(["b1"], #{ ca: rogue_ca, cert: rogue_cert });
+spawn_member(c1, "a1");
+spawn_member(c2, "b1");
+wait_healthy(c1);
+wait_healthy(c2);
+wait_healthy(c1);
+kv_set(c2, "k", "v", rogue_client);
+"#,
+    );
+    passes(&r);
+}
+
+#[test]
+fn a_token_that_is_no_name_is_refused() {
+    let r = run(
+        "token.rhai",
+        "cluster([\"m1\"], #{ ca: ca, cert: server, token: \"/tmp/x/ESCAPED\" });\n",
+    );
+    fails(
+        &r,
+        SCRIPT_ERROR,
+        "cluster token name `/tmp/x/ESCAPED` is not allowed",
+    );
+}
+
+// ---- classes and words that match what etcd does -----------------------------------------------
+
+/// A frozen member answers nothing: that is a timeout, not a TLS refusal.
+#[test]
+fn a_frozen_member_gives_timeout() {
+    let text = format!(
+        "{PKI}let c = cluster([\"m1\"], #{{ ca: ca, cert: server }});\nlet m1 = spawn_member(c, \"m1\");\nwait_healthy(c);\nprint(\"ready\");\n\
+         let frozen = false;\nlet i = 0;\nwhile !frozen && i < 1000000 {{ try {{ kv_get(m1, \"k\", client); }} catch (e) {{ frozen = true; }} i += 1; }}\n\
+         expect_error(|| kv_get(m1, \"k\", client), \"timeout\");\n"
+    );
+    let mut live = Live::start(&text, &["--timeout", "120"], &[]);
+    live.wait_for("ready");
+    let pid = live.pids()[0];
+    assert!(common::signal_pid(pid, "STOP"));
+    let (code, stderr) = live.finish();
+    // The run killed it; in case it did not, let it go on dying.
+    common::signal_pid(pid, "CONT");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        live.transcript
+            .iter()
+            .any(|l| l.contains("rejected: timeout (from the client), as expected")),
+        "{:?}",
+        live.transcript
+    );
+}
+
+#[test]
+fn a_malformed_server_name_is_a_script_error() {
+    let r = run(
+        "server-name.rhai",
+        "let c = cluster([\"m1\"], #{ ca: ca, cert: server });\nlet m1 = spawn_member(c, \"m1\");\nkv_get(m1, \"k\", #{ cert: client, server_name: \"a b\" });\n",
+    );
+    fails(
+        &r,
+        SCRIPT_ERROR,
+        "server_name `a b` is not a DNS name or IP address",
+    );
+}
+
+/// With client certificates optional, etcd is given no client CA: a client without a
+/// certificate is served.
+#[test]
+fn optional_client_certificates_are_optional() {
+    let r = run(
+        "optional.rhai",
+        r#"
+let c = cluster(["m1"], #{ ca: ca, cert: server, client_cert_auth: false });
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+kv_set(m1, "k", "v");
+assert_eq(kv_get(m1, "k"), "v");
+"#,
+    );
+    passes(&r);
+    common::assert_has(
+        &r.stdout,
+        "clients need no certificate (etcd gets no client CA)",
+    );
+}
+
+/// The FAILED line holds nothing the runtime chose: two runs of a failing script print the
+/// same transcript, although the raw error names a port.
+#[test]
+fn the_failed_line_is_deterministic() {
+    let body = r#"
+let c = cluster(["m1"], #{ ca: ca, cert: server });
+let m1 = spawn_member(c, "m1");
+wait_healthy(c);
+stop_member(m1);
+expect_error(|| kv_get(m1, "k", client), "expired");
+"#;
+    let a = run("failed-line.rhai", body);
+    let b = run("failed-line.rhai", body);
+    fails(&a, CHECK_FAILED, "but with unavailable");
+    assert_eq!(a.stdout, b.stdout);
+    let failed = a.stdout.lines().find(|l| l.starts_with("FAILED:")).unwrap();
+    assert!(!failed.contains("127.0.0.1"), "{failed}");
+}
