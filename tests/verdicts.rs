@@ -363,13 +363,13 @@ fn a_token_that_is_no_name_is_refused() {
 
 // ---- classes and words that match what etcd does -----------------------------------------------
 
-/// A frozen member answers nothing: that is a timeout, not a TLS refusal.
-#[test]
-fn a_frozen_member_gives_timeout() {
+/// Runs a script whose member is frozen (SIGSTOP) once the script is ready, then claims that a
+/// call to it meets `class`; returns exit code, stderr and transcript.
+fn frozen(class: &str) -> (i32, String, Vec<String>) {
     let text = format!(
         "{PKI}let c = cluster([\"m1\"], #{{ ca: ca, cert: server }});\nlet m1 = spawn_member(c, \"m1\");\nwait_healthy(c);\nprint(\"ready\");\n\
          let frozen = false;\nlet i = 0;\nwhile !frozen && i < 1000000 {{ try {{ kv_get(m1, \"k\", client); }} catch (e) {{ frozen = true; }} i += 1; }}\n\
-         expect_error(|| kv_get(m1, \"k\", client), \"timeout\");\n"
+         expect_error(|| kv_get(m1, \"k\", client), \"{class}\");\n"
     );
     let mut live = Live::start(&text, &["--timeout", "120"], &[]);
     live.wait_for("ready");
@@ -378,14 +378,23 @@ fn a_frozen_member_gives_timeout() {
     let (code, stderr) = live.finish();
     // The run killed it; in case it did not, let it go on dying.
     common::signal_pid(pid, "CONT");
+    (code, stderr, live.transcript.clone())
+}
+
+/// A frozen member answers nothing: that is a timeout, not a TLS refusal.
+#[test]
+fn a_frozen_member_gives_timeout() {
+    let (code, stderr, transcript) = frozen("timeout");
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        live.transcript
+        transcript
             .iter()
             .any(|l| l.contains("rejected: timeout (from the client), as expected")),
-        "{:?}",
-        live.transcript
+        "{transcript:?}"
     );
+    let (code, stderr, _) = frozen("unavailable");
+    assert_eq!(code, CHECK_FAILED, "{stderr}");
+    common::assert_has(&stderr, ", but with timeout");
 }
 
 #[test]
@@ -439,4 +448,91 @@ expect_error(|| kv_get(m1, "k", client), "expired");
     assert_eq!(a.stdout, b.stdout);
     let failed = a.stdout.lines().find(|l| l.starts_with("FAILED:")).unwrap();
     assert!(!failed.contains("127.0.0.1"), "{failed}");
+}
+
+// ---- every class: the true claim holds, the inverted one fails ---------------------------------
+
+/// One cluster whose member refuses in every way a single member can, and the operation that
+/// meets each class. The positive control runs first: the genuine client is served.
+const EVERY_CLASS_SETUP: &str = r#"
+let other = ca("other-ca");
+let foreign = issue(other, "foreign");
+let old = issue(ca, "old", #{ not_before_days: -10, not_after_days: -1 });
+let future = issue(ca, "future", #{ not_before_days: 2, not_after_days: 30 });
+let server_usage = issue(ca, "server-usage", #{ usage: ["server"] });
+let stolen = issue(ca, "stolen");
+let c = cluster(["m1", "m2", "m3"], #{ ca: ca, cert: server, client_crl: true, args: ["--max-request-bytes", "4096"] });
+let m1 = spawn_member(c, "m1");
+spawn_member(c, "m2");
+let m3 = spawn_member(c, "m3");
+wait_healthy(c);
+kv_set(m1, "k", "v", client);
+revoke(ca, stolen);
+let big = "x";
+while big.len() < 8192 { big += big; }
+"#;
+
+/// (class, operation that meets it)
+const EVERY_CLASS: &[(&str, &str)] = &[
+    ("no client certificate", "kv_get(m1, \"k\")"),
+    ("unknown authority", "kv_get(m1, \"k\", foreign)"),
+    ("expired", "kv_get(m1, \"k\", old)"),
+    ("not yet valid", "kv_get(m1, \"k\", future)"),
+    ("incompatible key usage", "kv_get(m1, \"k\", server_usage)"),
+    ("revoked", "kv_get(m1, \"k\", stolen)"),
+    ("hostname mismatch", "kv_get(m1, \"k\", #{ cert: client, server_name: \"other.example\" })"),
+    ("not tls", "kv_get(m1, \"k\", #{ plaintext: true })"),
+    ("server error", "kv_set(m1, \"big\", big, client)"),
+    ("start failed", "spawn_member(cluster([\"x1\"], #{ ca: ca, cert: server, token: \"x\" }), \"x1\", #{ args: [\"--no-such-flag\"] })"),
+    ("unavailable", "{ stop_member(m3); kv_get(m3, \"k\", client) }"),
+];
+
+#[test]
+fn every_class_true_claims_hold_and_inverted_ones_fail() {
+    let all: String = EVERY_CLASS
+        .iter()
+        .map(|(class, op)| format!("expect_error(|| {op}, \"{class}\");\n"))
+        .collect();
+    let truth = run(
+        "every-class.rhai",
+        &format!("{EVERY_CLASS_SETUP}{all}assert_eq(kv_get(m1, \"k\", client), \"v\");\n"),
+    );
+    passes(&truth);
+    let inverted: Vec<(String, String)> = EVERY_CLASS
+        .iter()
+        .map(|(class, op)| {
+            let wrong = if *class == "server error" {
+                "timeout"
+            } else {
+                "server error"
+            };
+            (
+                class.to_string(),
+                format!("{PKI}{EVERY_CLASS_SETUP}expect_error(|| {op}, \"{wrong}\");\n"),
+            )
+        })
+        .collect();
+    let runs: Vec<(String, common::Run)> = std::thread::scope(|s| {
+        let handles: Vec<_> = inverted
+            .chunks(4)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(class, text)| {
+                            (class.clone(), run_text("inverted.rhai", text, &[]).0)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    for (class, r) in runs {
+        assert_eq!(r.code, CHECK_FAILED, "{class}: {}{}", r.stdout, r.stderr);
+        common::assert_has(&r.stderr, format!(", but with {class}"));
+    }
 }

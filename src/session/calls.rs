@@ -57,6 +57,18 @@ impl Prepared {
     }
 }
 
+/// Values longer than this are shortened in the transcript.
+const SHOWN_VALUE_CHARS: usize = 64;
+
+/// A value as the transcript shows it: whole, or its start and its size.
+fn shown(value: &str) -> String {
+    if value.chars().count() <= SHOWN_VALUE_CHARS {
+        return value.to_owned();
+    }
+    let start: String = value.chars().take(SHOWN_VALUE_CHARS).collect();
+    format!("{start}... ({} bytes)", value.len())
+}
+
 impl Session {
     pub(super) fn resolve(&mut self, target: Target) -> Result<MemberId> {
         match target {
@@ -193,7 +205,8 @@ impl Session {
         id: &IdentitySpec,
     ) -> OpResult<()> {
         let op = format!(
-            "put {key} = {value} via {} {}",
+            "put {key} = {} via {} {}",
+            shown(value),
             self.target_name(target),
             id.describe()
         );
@@ -232,7 +245,7 @@ impl Session {
             })
             .map_err(|f| f.named(&op))?;
         match &value {
-            Some(v) => self.transcript.line(format!("{op}: {v}")),
+            Some(v) => self.transcript.line(format!("{op}: {}", shown(v))),
             None => self.transcript.line(format!("{op}: (no such key)")),
         }
         Ok(value)
