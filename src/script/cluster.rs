@@ -126,7 +126,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         "spawn_member",
         &["cluster: Cluster", "name: string", "Member"],
         "Starts one planned member as a real etcd process and returns once it serves its peer\n\
-         port. A member that exits or stays silent fails the run, quoting its log.\n\
+         port. A member that exits first fails with the class \"start failed\", quoting its log\n\
+         (exit 4 unless an `expect_error` expects it); one that stays silent fails the run.\n\
          ```rhai\nfor name in c.names { spawn_member(c, name); }\n```",
         move |c: ClusterId, name: &str| {
             with_session(&s, |ss| {
@@ -159,8 +160,10 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         "wait_healthy",
         &["target: Member | Cluster"],
         "Waits until every running member of the target answers a linearizable read (so the\n\
-         cluster has a leader and a quorum). Bounded; if a member has logged that it refused a\n\
-         peer or client, fails soon with that rejection's class instead of a bare timeout.\n\
+         cluster has a leader and a quorum). Bounded (15 s, or `health_timeout_ms`). It fails\n\
+         sooner, with the refusal's class, only when refusals between a waited-for member and\n\
+         its peers leave that member no quorum, or once the cluster has had 20 election\n\
+         timeouts (at least 5 s) and such a refusal is still in the way.\n\
          ```rhai\nwait_healthy(c);\n```",
         move |t: Dynamic| {
             let t = target(&t, "wait_healthy()")?;
@@ -186,10 +189,11 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         engine,
         "peer_refusal",
         &["member: Member"],
-        "Fails with the first connection a member refused since another member of its cluster\n\
-         last started (a newcomer's, typically), attributed from its log, waiting up to 3 s for\n\
-         one; succeeds if it refused none. For `expect_error`: it shows which member turned the\n\
-         intruder away, and why.\n\
+        "Fails with the first peer connection a member refused since a member of its cluster last\n\
+         started (a newcomer's, typically): a peer's client certificate it refused, or a peer's\n\
+         server certificate it refused while dialing, attributed from its log; waits up to 3 s\n\
+         for one and succeeds if none came. Refused clients never count. For `expect_error`: it\n\
+         shows which member turned the intruder away, and why.\n\
          ```rhai\nexpect_error(|| peer_refusal(c.member(\"infra1\")), \"revoked\");\n```",
         move |m: MemberId| with_session(&s, |ss| ss.peer_refusal(m)),
     );
