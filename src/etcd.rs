@@ -1,5 +1,6 @@
 //! Real etcd: the member process, its log, the client, and why things are refused.
 
+pub mod args;
 pub mod client;
 pub mod evidence;
 pub mod log;

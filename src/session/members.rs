@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use super::{
     MemberSlot, MemberState, Session, Target,
 };
 use crate::error::{Error, Result};
+use crate::etcd::args;
 use crate::etcd::log::MemberLog;
 use crate::etcd::process::{find_etcd, EtcdProcess};
 use crate::etcd::reject::{Class, Rejection, Witness};
@@ -253,84 +254,38 @@ impl Session {
         let slot = self.slot(m);
         let cert = over.cert.as_deref().unwrap_or(&s.cert);
         let ca = over.ca.as_deref().unwrap_or(&s.ca);
-        let p = |p: &Path| p.display().to_string();
         let initial = slot.join.clone().unwrap_or_else(|| {
             c.members
                 .iter()
                 .filter(|o| o.join.is_none())
-                .map(|o| format!("{}=https://{}:{}", o.name, s.host, o.peer_port))
+                .map(|o| format!("{}={}", o.name, args::peer_url(&s.host, o.peer_port)))
                 .collect::<Vec<_>>()
                 .join(",")
         });
-        let mut a: Vec<String> = vec![
-            "--name".into(),
-            slot.name.clone(),
-            "--data-dir".into(),
-            p(&self.members_dir.join(format!("{}.etcd", slot.name))),
-            "--logger".into(),
-            "zap".into(),
-            "--log-outputs".into(),
-            "stderr".into(),
-            // At debug level a member logs each failed dial to a peer at once, with the peer's
-            // ID and the TLS error: who refused whom, and why (see etcd/evidence.rs).
-            "--log-level".into(),
-            "debug".into(),
-            "--listen-client-urls".into(),
-            format!("https://127.0.0.1:{}", slot.client_port),
-            "--advertise-client-urls".into(),
-            format!("https://{}:{}", s.host, slot.client_port),
-            "--listen-peer-urls".into(),
-            format!("https://127.0.0.1:{}", slot.peer_port),
-            "--initial-advertise-peer-urls".into(),
-            format!("https://{}:{}", s.host, slot.peer_port),
-            "--initial-cluster".into(),
-            initial,
-            "--initial-cluster-token".into(),
-            s.token.clone(),
-            "--initial-cluster-state".into(),
-            if slot.join.is_some() {
-                "existing"
-            } else {
-                "new"
-            }
-            .into(),
-            "--heartbeat-interval".into(),
-            s.heartbeat_ms.to_string(),
-            "--election-timeout".into(),
-            s.election_ms.to_string(),
-            "--cert-file".into(),
-            p(&cert.cert_path),
-            "--key-file".into(),
-            p(&cert.key_path),
-            "--peer-cert-file".into(),
-            p(&cert.cert_path),
-            "--peer-key-file".into(),
-            p(&cert.key_path),
-            "--peer-trusted-ca-file".into(),
-            p(&ca.cert_path),
-        ];
-        // etcd demands a client certificate whenever it is given a client CA, with or without
-        // --client-cert-auth (which decides only whether the CN is taken as the user name). So
-        // certificates are optional only when etcd gets no client CA at all.
-        if s.client_cert_auth {
-            a.extend([
-                "--trusted-ca-file".into(),
-                p(&ca.cert_path),
-                "--client-cert-auth".into(),
-            ]);
-        }
-        if s.peer_cert_auth {
-            a.push("--peer-client-cert-auth".into());
-        }
-        if s.client_crl {
-            a.extend(["--client-crl-file".into(), p(&s.ca.crl_path)]);
-        }
-        if s.peer_crl {
-            a.extend(["--peer-crl-file".into(), p(&s.ca.crl_path)]);
-        }
-        a.extend(s.args.iter().cloned());
-        a.extend(over.args.iter().cloned());
-        a
+        let data_dir = self.members_dir.join(format!("{}.etcd", slot.name));
+        args::member_args(&args::MemberConfig {
+            name: &slot.name,
+            data_dir: &data_dir,
+            listen_ip: "127.0.0.1",
+            host: &s.host,
+            client_port: slot.client_port,
+            peer_port: slot.peer_port,
+            initial_cluster: initial,
+            token: &s.token,
+            joining: slot.join.is_some(),
+            heartbeat_ms: s.heartbeat_ms,
+            election_ms: s.election_ms,
+            tls: args::MemberTls {
+                cert: &cert.cert_path,
+                key: &cert.key_path,
+                ca: &ca.cert_path,
+                client_cert_auth: s.client_cert_auth,
+                peer_cert_auth: s.peer_cert_auth,
+                client_crl: s.client_crl.then_some(s.ca.crl_path.as_path()),
+                peer_crl: s.peer_crl.then_some(s.ca.crl_path.as_path()),
+            },
+            extra: s.args.iter().chain(&over.args).cloned().collect(),
+        })
     }
 
     /// `spawn_member(cluster, name, overrides)`: starts one member and returns once it serves its
