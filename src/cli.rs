@@ -9,6 +9,7 @@ use crate::error::{exit_code, Error, Result};
 use crate::etcd::process::{etcd_version, find_etcd};
 use crate::runner::{self, Source};
 use crate::session::RunOptions;
+use crate::transcript::out;
 
 /// Scripts that build a PKI, start real etcd members, and prove what must work and what must
 /// be rejected.
@@ -72,7 +73,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     match execute(cli.command) {
         Ok(()) => exit_code::SUCCESS,
         Err(e) => {
-            eprintln!("{}", render(&e));
+            crate::transcript::err(render(&e));
             e.exit_code()
         }
     }
@@ -109,9 +110,9 @@ fn execute(command: Command) -> Result<()> {
             let mut failed = None;
             for path in scripts {
                 match Source::read(&path).and_then(|src| runner::check(&src)) {
-                    Ok(()) => println!("{}: ok", path.display()),
+                    Ok(()) => out(format!("{}: ok", path.display())),
                     Err(e) => {
-                        eprintln!("{}", render(&e));
+                        crate::transcript::err(render(&e));
                         failed.get_or_insert(e);
                     }
                 }
@@ -123,26 +124,29 @@ fn execute(command: Command) -> Result<()> {
             }
         }
         Command::Api => {
-            print!("{}", crate::script::engine::api_reference());
+            let reference = crate::script::engine::api_reference();
+            out(reference.trim_end_matches('\n'));
             Ok(())
         }
         Command::Doctor { etcd } => {
             let bin = find_etcd(etcd.as_deref())?;
             let version = etcd_version(&bin)?;
-            println!("etcd: {} (version {version})", bin.display());
+            out(format!("etcd: {} (version {version})", bin.display()));
             let supported = version.starts_with("3.4.") || version.starts_with("3.5.");
             if !supported {
-                println!("note: tested with etcd 3.4 and 3.5; {version} may log differently");
+                out(format!(
+                    "note: tested with etcd 3.4 and 3.5; {version} may log differently"
+                ));
             }
-            println!("temp dir: {}", std::env::temp_dir().display());
+            out(format!("temp dir: {}", std::env::temp_dir().display()));
             Ok(())
         }
         Command::Clean => {
             let removed = crate::lifecycle::clean_stale(&std::env::temp_dir())?;
             for d in &removed {
-                println!("removed {}", d.display());
+                out(format!("removed {}", d.display()));
             }
-            println!("{} stale work dir(s) removed", removed.len());
+            out(format!("{} stale work dir(s) removed", removed.len()));
             Ok(())
         }
     }

@@ -1,6 +1,9 @@
 //! etcdscript: scripts that build a PKI, start real etcd members and prove both what must work
 //! and what must be rejected.
 
+// Output goes through `transcript`, which survives a closed pipe; `println!` would panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cli;
 pub mod error;
 pub mod etcd;

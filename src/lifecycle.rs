@@ -94,7 +94,7 @@ pub fn install_signal_thread() {
                 Some(dir) => msg.push_str(&format!(", kept work dir {}", dir.display())),
                 None => msg.push_str(", removed the work dir"),
             }
-            eprintln!("{msg}");
+            crate::transcript::err(msg);
             std::process::exit(code);
         })
         .expect("failed to start the signal thread");
@@ -105,7 +105,7 @@ pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let (members, _) = teardown_now();
-        eprintln!("internal error: etcdscript panicked (a bug; please report it); killed {members} etcd member(s)");
+        crate::transcript::err(format!("internal error: etcdscript panicked (a bug; please report it); killed {members} etcd member(s)"));
         default(info);
     }));
 }

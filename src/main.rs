@@ -21,6 +21,8 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr is not worth a panic: tracing would report it with `eprintln!`.
+        .log_internal_errors(false)
         .init();
     std::process::exit(etcdscript::cli::dispatch(cli));
 }

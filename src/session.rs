@@ -409,7 +409,7 @@ impl Session {
                 .line(format!("teardown: killed {}", killed.join(", ")));
         }
         if self.keep {
-            eprintln!("work dir kept: {}", self.dir.display());
+            crate::transcript::err(format!("work dir kept: {}", self.dir.display()));
         } else if let Err(e) = fs::remove_dir_all(&self.dir) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the work dir");
         }
