@@ -1,7 +1,7 @@
 //! The command line: clap types, turned into plain calls into the library.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
@@ -47,7 +47,8 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
         /// Stop the run after this many seconds, tearing everything down.
-        #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs())]
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=crate::limits::MAX_RUN_TIMEOUT.as_secs()))]
         timeout: u64,
     },
     /// Compile scripts and check them without starting anything.
@@ -80,7 +81,7 @@ pub fn dispatch(cli: Cli) -> i32 {
 }
 
 fn render(e: &Error) -> String {
-    let text = e.to_string();
+    let text = crate::quote::clip_lines(&e.to_string(), crate::limits::MAX_ERROR_LINE_CHARS);
     if text.starts_with("error: ") {
         text
     } else {
@@ -97,12 +98,14 @@ fn execute(command: Command) -> Result<()> {
             keep,
             timeout,
         } => {
+            // The deadline starts before the script is read: --timeout bounds all of it.
+            let deadline = Instant::now() + Duration::from_secs(timeout);
             let src = Source::read(&script)?;
             let opts = RunOptions {
                 etcd,
                 workdir,
                 keep,
-                deadline: None,
+                deadline: Some(deadline),
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }

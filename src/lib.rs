@@ -11,6 +11,7 @@ pub mod fault;
 pub mod lifecycle;
 pub mod limits;
 pub mod pki;
+pub mod quote;
 pub mod runner;
 pub mod script;
 pub mod session;

@@ -51,14 +51,8 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ms = |key: &str, default: u64| -> Result<u64, Box<EvalAltResult>> {
-        match o.int(key)? {
-            None => Ok(default),
-            Some(v) if v > 0 => Ok(v as u64),
-            Some(v) => Err(script_err(format!(
-                "cluster(): `{key}` must be positive, got {v}"
-            ))),
-        }
+    let ms = |key: &str, default: u64, max: u64| -> Result<u64, Box<EvalAltResult>> {
+        Ok(o.int_in(key, 1..=max as i64)?.map_or(default, |v| v as u64))
     };
     Ok(ClusterSpec {
         names,
@@ -70,14 +64,15 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         host: o.string("host")?.unwrap_or_else(|| "localhost".into()),
         client_ports: o.ports("client_ports")?,
         peer_ports: o.ports("peer_ports")?,
-        heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS)?,
-        election_ms: ms("election_ms", DEFAULT_ELECTION_MS)?,
+        heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS, MAX_HEARTBEAT_MS)?,
+        election_ms: ms("election_ms", DEFAULT_ELECTION_MS, MAX_ELECTION_MS)?,
         args: o.strings("args")?.unwrap_or_default(),
         client_crl: o.bool("client_crl")?.unwrap_or(false),
         peer_crl: o.bool("peer_crl")?.unwrap_or(false),
         health_timeout: std::time::Duration::from_millis(ms(
             "health_timeout_ms",
             crate::limits::HEALTH_TIMEOUT.as_millis() as u64,
+            crate::limits::MAX_HEALTH_TIMEOUT.as_millis() as u64,
         )?),
     })
 }
@@ -86,6 +81,10 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
 pub const DEFAULT_HEARTBEAT_MS: u64 = 25;
 /// etcd's election timeout for script clusters (10 heartbeats, as etcd's own defaults).
 pub const DEFAULT_ELECTION_MS: u64 = 250;
+/// The longest heartbeat a script may ask for.
+pub const MAX_HEARTBEAT_MS: u64 = 10_000;
+/// The longest election timeout a script may ask for (etcd refuses more than 50 s).
+pub const MAX_ELECTION_MS: u64 = 50_000;
 
 pub fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
     let o = Opts::new(opts, "spawn_member()", &["cert", "ca", "args"])?;

@@ -76,6 +76,19 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// An integer option that must lie in `range`; the error gives the range.
+    pub fn int_in(&self, key: &str, range: std::ops::RangeInclusive<i64>) -> R<Option<i64>> {
+        match self.int(key)? {
+            Some(v) if !range.contains(&v) => Err(script_err(format!(
+                "{}: option `{key}` must be from {} to {}, got {v}",
+                self.what,
+                range.start(),
+                range.end()
+            ))),
+            v => Ok(v),
+        }
+    }
+
     /// A boolean option.
     pub fn bool(&self, key: &str) -> R<Option<bool>> {
         match self.get(key) {
