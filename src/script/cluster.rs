@@ -17,7 +17,7 @@ pub fn target(d: &Dynamic, what: &str) -> Result<Target, Box<EvalAltResult>> {
     } else {
         Err(script_err(format!(
             "{what}: the target must be a Member or a Cluster, got {}",
-            d.type_name()
+            super::opts::type_label(d)
         )))
     }
 }
@@ -46,8 +46,11 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
     let names = names
         .into_iter()
         .map(|n| {
-            n.into_string().map_err(|t| {
-                script_err(format!("cluster(): member names must be strings, got {t}"))
+            let label = super::opts::type_label(&n);
+            n.into_string().map_err(|_| {
+                script_err(format!(
+                    "cluster(): member names must be strings, got {label}"
+                ))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -220,6 +223,17 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         move |c: ClusterId, name: &str| with_session(&s, |ss| Ok(ss.member(c, name)?)),
     );
 
+    // `print(c)` and `${m}` show the names the script chose.
+    let s = shared.clone();
+    engine.register_fn("to_string", move |c: &mut ClusterId| {
+        let name = s.borrow().as_ref().map(|ss| ss.cluster_name(*c));
+        format!("Cluster({})", name.unwrap_or_default())
+    });
+    let s = shared.clone();
+    engine.register_fn("to_string", move |m: &mut MemberId| {
+        let name = s.borrow().as_ref().map(|ss| ss.member_name(*m));
+        format!("Member({})", name.unwrap_or_default())
+    });
     let s = shared.clone();
     engine.register_get("names", move |c: &mut ClusterId| {
         with_session(&s, |ss| {

@@ -78,6 +78,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
     admin::register(&mut engine, shared);
     kv::register(&mut engine, shared);
     expect::register(&mut engine, shared);
+    super::register_error_type(&mut engine);
     if test_hook("panic") {
         // Lets the lifecycle tests make etcdscript itself fail; never documented, never listed.
         engine.register_fn("panic_for_tests", || -> () {

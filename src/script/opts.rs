@@ -6,7 +6,29 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 
 use super::script_err;
+use crate::fault::Fault;
 use crate::pki::{Ca, Cert};
+use crate::session::{ClusterId, MemberId};
+
+/// The name a script knows a value's type by: `Ca`, `Cert`, `Cluster`, `Member`, `Error`, or
+/// Rhai's own (`string`, `i64`, `map`...); never a Rust type name.
+pub fn type_label(d: &Dynamic) -> &'static str {
+    if d.is::<Rc<Ca>>() {
+        "Ca"
+    } else if d.is::<Rc<Cert>>() {
+        "Cert"
+    } else if d.is::<ClusterId>() {
+        "Cluster"
+    } else if d.is::<MemberId>() {
+        "Member"
+    } else if d.is::<Rc<Fault>>() {
+        "Error"
+    } else if d.type_name().contains("::") {
+        "a value of another kind"
+    } else {
+        d.type_name()
+    }
+}
 
 /// A checked options map for one primitive.
 pub struct Opts<'a> {
@@ -54,7 +76,7 @@ impl<'a> Opts<'a> {
         script_err(format!(
             "{}: option `{key}` must be {want}, got {}",
             self.what,
-            got.type_name()
+            type_label(got)
         ))
     }
 
