@@ -1,6 +1,7 @@
 //! Real etcd: the member process, its log, the client, and why things are refused.
 
 pub mod client;
+pub mod flags;
 pub mod log;
 pub mod process;
 pub mod reject;

@@ -69,7 +69,7 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         peer_ports: o.ports("peer_ports")?,
         heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS, MAX_HEARTBEAT_MS)?,
         election_ms: ms("election_ms", DEFAULT_ELECTION_MS, MAX_ELECTION_MS)?,
-        args: o.strings("args")?.unwrap_or_default(),
+        args: etcd_args(&o, "cluster()")?,
         client_crl: o.bool("client_crl")?.unwrap_or(false),
         peer_crl: o.bool("peer_crl")?.unwrap_or(false),
         health_timeout: std::time::Duration::from_millis(ms(
@@ -89,12 +89,21 @@ pub const MAX_HEARTBEAT_MS: u64 = 10_000;
 /// The longest election timeout a script may ask for (etcd refuses more than 50 s).
 pub const MAX_ELECTION_MS: u64 = 50_000;
 
+/// The `args` option: extra etcd flags, none of which may name a path (see
+/// [`crate::etcd::flags`]).
+fn etcd_args(o: &Opts, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
+    let args = o.strings("args")?.unwrap_or_default();
+    crate::etcd::flags::check(&args).map_err(|why| script_err(format!("{what}: args: {why}")))?;
+    Ok(args)
+}
+
+/// What `spawn_member` and `member_add` may change for one member.
 pub fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
     let o = Opts::new(opts, "spawn_member()", &["cert", "ca", "args"])?;
     Ok(MemberOverrides {
         cert: o.cert("cert")?,
         ca: o.ca("ca")?,
-        args: o.strings("args")?.unwrap_or_default(),
+        args: etcd_args(&o, "spawn_member()")?,
     })
 }
 
