@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod fault;
 pub mod lifecycle;
 pub mod limits;
+pub mod memory;
 pub mod pki;
 pub mod quote;
 pub mod runner;

@@ -53,3 +53,7 @@ pub const MAX_QUOTE_CHARS: usize = 200;
 /// The longest line of an error message; longer ones (a name or a log line a script made huge)
 /// are cut.
 pub const MAX_ERROR_LINE_CHARS: usize = 1000;
+/// The most memory a run may hold (all of etcdscript, the script's values included); past it the
+/// script is stopped with an error (exit 5). Rhai's own limits (string, array and map sizes) do
+/// not see everything a script can hold, such as function pointers with curried arguments.
+pub const MAX_MEMORY: usize = 512 << 20;

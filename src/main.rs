@@ -5,6 +5,10 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Counts what the process holds, so that a script holding too much is stopped cleanly.
+#[global_allocator]
+static ALLOCATOR: etcdscript::memory::Counting = etcdscript::memory::Counting;
+
 fn main() {
     // Before any thread exists, so that every thread inherits the blocked signals.
     etcdscript::lifecycle::install_signal_thread();

@@ -183,6 +183,17 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
         };
     }
     match inner {
+        EvalAltResult::ErrorTerminated(why, _)
+            if why.clone().into_string().ok().as_deref() == Some(engine::STOPPED_FOR_MEMORY) =>
+        {
+            Error::Timeout(src.locate(
+                pos,
+                &format!(
+                    "the script went past its memory limit ({} MiB)",
+                    limits::MAX_MEMORY >> 20
+                ),
+            ))
+        }
         EvalAltResult::ErrorTerminated(..) => Error::Timeout(src.locate(
             pos,
             &format!("the run went past --timeout ({}s)", timeout.as_secs()),

@@ -17,6 +17,11 @@ pub const MAX_STRING_SIZE: usize = 1 << 20;
 pub const MAX_ARRAY_SIZE: usize = 100_000;
 pub const MAX_MAP_SIZE: usize = 10_000;
 
+/// Why `on_progress` stopped a script: the value inside Rhai's `ErrorTerminated`.
+pub const STOPPED_FOR_TIME: &str = "timeout";
+/// See [`STOPPED_FOR_TIME`].
+pub const STOPPED_FOR_MEMORY: &str = "memory";
+
 /// The environment variable that turns on test-only behaviour: a comma-separated list of
 /// `panic` (adds `panic_for_tests()`) and `steal-port` (a member's first start finds its client
 /// port taken). Never documented for users.
@@ -62,7 +67,13 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
         .set_module_resolver(DummyModuleResolver::new())
         .disable_symbol("eval");
     if let Some(deadline) = deadline {
-        engine.on_progress(move |_| (Instant::now() >= deadline).then(|| Dynamic::from("timeout")));
+        engine.on_progress(move |_| {
+            if crate::memory::over_limit() {
+                Some(Dynamic::from(STOPPED_FOR_MEMORY))
+            } else {
+                (Instant::now() >= deadline).then(|| Dynamic::from(STOPPED_FOR_TIME))
+            }
+        });
     }
     let s = shared.clone();
     engine.on_print(move |text| {
