@@ -498,17 +498,22 @@ impl Session {
         Ok(())
     }
 
-    /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`].
+    /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`] or at the run's
+    /// deadline, whichever comes first.
     pub fn stop_member(&mut self, m: MemberId) -> Result<()> {
         let name = self.member_name(m);
+        let grace = self.bounded(limits::STOP_GRACE);
         let slot = self.slot_mut(m);
         let MemberState::Running(p) = &mut slot.state else {
             return Err(Error::Script(format!("member {name} is not running")));
         };
-        let graceful = p.stop(limits::STOP_GRACE);
+        let graceful = p.stop(grace);
         lifecycle::unregister_pid(p.pid());
         slot.state = MemberState::Stopped;
         self.drop_clients(&name);
+        if !graceful {
+            self.check_deadline()?;
+        }
         self.transcript.line(if graceful {
             format!("stop {name}: stopped")
         } else {
