@@ -43,9 +43,14 @@ pub enum Command {
         /// instead of a temporary directory.
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
-        /// Keep the work dir after the run, for inspection; its path is printed on stderr.
+        /// Keep the work dir after the run, for inspection: certificates, keys and member logs
+        /// (the members' data dirs are removed). Its path and size are printed on stderr; it
+        /// stays until you remove it (or `etcdscript clean --kept`).
         #[arg(long)]
         keep: bool,
+        /// Keep the members' data dirs too (about 120 MB each). Implies --keep.
+        #[arg(long)]
+        keep_data: bool,
         /// Stop the run after this many seconds, tearing everything down.
         #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..=crate::limits::MAX_RUN_TIMEOUT.as_secs()))]
@@ -65,8 +70,14 @@ pub enum Command {
         #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
         etcd: Option<PathBuf>,
     },
-    /// Remove work dirs left by runs that were killed (SIGKILL leaves them behind).
-    Clean,
+    /// Remove work dirs left by runs that were killed (SIGKILL leaves them behind). Kept work
+    /// dirs (--keep) are listed, not removed, unless --kept; a work dir whose run may still be
+    /// alive (in another PID namespace, such as a container sharing /tmp) is never removed.
+    Clean {
+        /// Remove kept work dirs too (of runs that have ended).
+        #[arg(long)]
+        kept: bool,
+    },
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -96,6 +107,7 @@ fn execute(command: Command) -> Result<()> {
             etcd,
             workdir,
             keep,
+            keep_data,
             timeout,
         } => {
             // The deadline starts before the script is read: --timeout bounds all of it.
@@ -105,6 +117,7 @@ fn execute(command: Command) -> Result<()> {
                 etcd,
                 workdir,
                 keep,
+                keep_data,
                 deadline: Some(deadline),
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
@@ -144,12 +157,22 @@ fn execute(command: Command) -> Result<()> {
             out(format!("temp dir: {}", std::env::temp_dir().display()));
             Ok(())
         }
-        Command::Clean => {
-            let removed = crate::lifecycle::clean_stale(&std::env::temp_dir())?;
-            for d in &removed {
+        Command::Clean { kept } => {
+            let report = crate::lifecycle::clean_stale(&std::env::temp_dir(), kept)?;
+            for d in &report.removed {
                 out(format!("removed {}", d.display()));
             }
-            out(format!("{} stale work dir(s) removed", removed.len()));
+            for (d, size) in &report.kept {
+                out(format!(
+                    "kept {} ({}): a --keep run's; `etcdscript clean --kept` removes it",
+                    d.display(),
+                    crate::lifecycle::human_size(*size)
+                ));
+            }
+            for (d, why) in &report.undecided {
+                out(format!("left {}: {why}", d.display()));
+            }
+            out(format!("{} work dir(s) removed", report.removed.len()));
             Ok(())
         }
     }

@@ -193,7 +193,9 @@ fn pki_err(e: rcgen::Error) -> Error {
 }
 
 /// Writes a file; private keys get mode 0600 from the start, never a moment of wider access.
+/// Holds the work dir's write lock, so that an interrupted run writes nothing after its teardown.
 fn write_file(path: &Path, contents: &str, private: bool) -> Result<()> {
+    let _writes = crate::lifecycle::hold_writes();
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     opts.mode(if private { 0o600 } else { 0o644 });

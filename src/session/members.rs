@@ -374,9 +374,13 @@ impl Session {
                 && !STOLEN.swap(true, std::sync::atomic::Ordering::Relaxed))
             .then(|| std::net::TcpListener::bind(("127.0.0.1", self.slot(m).client_port)).ok())
             .flatten();
+            // Started and registered under the write lock: an interrupted run either sees this
+            // member and kills it, or never starts it.
+            let writes = lifecycle::hold_writes();
             let proc = EtcdProcess::spawn(&bin, &args, &log.path)?;
             let pid = proc.pid();
             lifecycle::register_pid(pid);
+            drop(writes);
             tracing::info!(member = %name, pid, "started etcd");
             self.slot_mut(m).state = MemberState::Running(proc);
             match self.wait_serving(m, mark) {
