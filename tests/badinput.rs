@@ -413,3 +413,31 @@ fn an_etcd_panic_is_quoted_by_its_message() {
         run.stderr
     );
 }
+
+#[test]
+fn the_memory_limit_stops_a_script_with_members_running_and_kills_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{ONE_MEMBER}\nfn id(x) {{ x }}\nlet s = \"x\";\nwhile s.len() < 524288 {{ s += s; }}\n\
+         let a = [];\nfor i in 0..8000 {{ a.push(Fn(\"id\").curry(s + i)); }}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("bomb.rhai");
+    std::fs::write(&script, text).unwrap();
+    let run = common::etcdscript_env(
+        &["run", script.to_str().unwrap()],
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+        120,
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    common::assert_has(
+        &run.stderr,
+        "the script went past its memory limit (512 MiB)",
+    );
+    common::assert_has(&run.stdout, "teardown: killed m1");
+    assert_eq!(common::etcd_under(tmp.path()), Vec::<u32>::new());
+    assert_eq!(
+        common::workdirs_in(tmp.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
