@@ -208,6 +208,14 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
             Error::Script(src.locate(pos, &not_found(sig)))
         }
+        // `throw value`: the value in the script's words, never a Rust type name.
+        EvalAltResult::ErrorRuntime(value, _) => {
+            let shown = match value.clone().into_string() {
+                Ok(text) => text,
+                Err(_) => crate::script::opts::show_value(value),
+            };
+            Error::Script(src.locate(pos, &format!("Runtime error: {shown}")))
+        }
         other => Error::Script(src.locate(pos, &other.to_string())),
     }
 }

@@ -441,3 +441,44 @@ fn the_memory_limit_stops_a_script_with_members_running_and_kills_them() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// Every operation a script can try on each of etcdscript's values, and throwing them: no Rust
+/// type name in any message.
+#[test]
+fn no_rust_type_name_reaches_the_user_whatever_is_done_with_our_values() {
+    let ops = [
+        "v + 1",
+        "v.foo",
+        "v.foo = 1",
+        "v[0]",
+        "if v {}",
+        "for i in v {}",
+        "v == 1",
+        "v.len()",
+        "issue(v, \"z\")",
+        "kv_get(v, \"k\")",
+        "wait_healthy(v)",
+        "expect_error(v, \"x\")",
+        "throw v",
+        "throw [v, #{ v: v }]",
+    ];
+    let mut text = format!(
+        "{PKI}let c = cluster([\"m1\"], #{{ ca: ca, cert: server }});\nlet m = c.member(\"m1\");\n\
+         let e = (); try {{ kv_get(m, \"k\") }} catch (x) {{ e = x; }}\n\
+         for v in [ca, server, c, m, e] {{\n"
+    );
+    for op in ops {
+        text.push_str(&format!(
+            "  try {{ {op} }} catch (x) {{ print(x); print(`${{x}}`); }}\n"
+        ));
+    }
+    text.push_str("  print(`${v}`); print(type_of(v));\n}\nthrow [m, #{ c: c, e: e }];\n");
+    let (run, _dir) = run_text("types.rhai", &text, &[]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("::"), "{}", run.stdout);
+    assert!(!run.stderr.contains("::"), "{}", run.stderr);
+    common::assert_has(
+        &run.stderr,
+        "Runtime error: [Member, #{c: Cluster, e: member m1 has not been started}]",
+    );
+}
