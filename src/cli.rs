@@ -162,11 +162,11 @@ fn execute(command: Command) -> Result<()> {
             for d in &report.removed {
                 out(format!("removed {}", d.display()));
             }
-            for (d, size) in &report.kept {
+            for d in &report.kept {
                 out(format!(
                     "kept {} ({}): a --keep run's; `etcdscript clean --kept` removes it",
                     d.display(),
-                    crate::lifecycle::human_size(*size)
+                    crate::lifecycle::human_size(crate::lifecycle::tree_size(d))
                 ));
             }
             for (d, why) in &report.undecided {

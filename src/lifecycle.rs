@@ -400,8 +400,8 @@ pub fn write_owner(dir: &Path, keep: bool) -> Result<()> {
 pub struct CleanReport {
     /// Removed: their runs are gone.
     pub removed: Vec<PathBuf>,
-    /// Kept on the user's request (`--keep`), with their size; removed only by `clean --kept`.
-    pub kept: Vec<(PathBuf, u64)>,
+    /// Kept on the user's request (`--keep`); removed only by `clean --kept`.
+    pub kept: Vec<PathBuf>,
     /// Left alone: whether their runs are alive cannot be told.
     pub undecided: Vec<(PathBuf, String)>,
 }
@@ -439,10 +439,7 @@ pub fn clean_stale(tmp: &Path, remove_kept: bool) -> Result<CleanReport> {
         match owner {
             Owner::Alive => {}
             Owner::Unknown(why) => report.undecided.push((dir, why)),
-            Owner::Dead if kept && !remove_kept => {
-                let size = tree_size(&dir);
-                report.kept.push((dir, size));
-            }
+            Owner::Dead if kept && !remove_kept => report.kept.push(dir),
             Owner::Dead => {
                 if fs::remove_dir_all(&dir).is_ok() {
                     report.removed.push(dir);

@@ -77,6 +77,26 @@ fn number() -> impl Strategy<Value = i64> {
     ]
 }
 
+/// A Rhai expression of any kind a script could put in an options map.
+fn option_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        number().prop_map(|n| n.to_string()),
+        "[a-z0-9 /.-]{0,12}".prop_map(|s| format!("{s:?}")),
+        any::<bool>().prop_map(|b| b.to_string()),
+        Just("()".to_owned()),
+        Just("1.5".to_owned()),
+        Just("'c'".to_owned()),
+        Just("ca".to_owned()),
+        Just("s".to_owned()),
+        Just("[]".to_owned()),
+        Just("#{}".to_owned()),
+        prop::collection::vec(number(), 0..4).prop_map(|v| format!("{v:?}")),
+        prop::collection::vec("[a-z0-9.-]{0,8}", 0..4).prop_map(|v| format!("{v:?}")),
+        Just("[ca, s]".to_owned()),
+        Just("|| 1".to_owned()),
+    ]
+}
+
 const SERVER: &str =
     "#{ cn: \"localhost\", sans: [\"localhost\", \"127.0.0.1\"], usage: [\"server\", \"client\"] }";
 
@@ -158,6 +178,36 @@ proptest! {
         let msg = run(&format!("let ca = ca(\"{ca}\");\nissue(ca, \"{}\", #{{ {key}: 1 }});", fresh("c")))
             .expect_err("an unknown key");
         prop_assert!(msg.contains(&format!("unknown option `{key}`")) && msg.contains("valid options are: cn, sans"), "{msg}");
+    }
+
+    #[test]
+    fn any_value_for_any_option_is_taken_or_refused_in_words(
+        which in 0usize..5,
+        key_index in 0usize..14,
+        value in option_value(),
+    ) {
+        let (ca, s, m) = (fresh("ca"), fresh("s"), fresh("m"));
+        let pki = format!("let ca = ca(\"{ca}\");\nlet s = issue(ca, \"{s}\", {SERVER});\n");
+        let (keys, call): (&[&str], String) = match which {
+            0 => (&["key", "days"], format!("ca(\"{}\", #{{ K: V }});", fresh("ca"))),
+            1 => (&["cn", "sans", "usage", "days", "not_before_days", "not_after_days", "key"],
+                  format!("issue(ca, \"{}\", #{{ K: V }});", fresh("c"))),
+            2 => (&["client_cert_auth", "peer_cert_auth", "host", "client_ports", "peer_ports",
+                    "heartbeat_ms", "election_ms", "args", "client_crl", "peer_crl", "health_timeout_ms"],
+                  format!("cluster([\"{m}\"], #{{ ca: ca, cert: s, token: \"{m}\", K: V }});")),
+            3 => (&["cert", "ca", "args"],
+                  format!("let c = cluster([\"{m}\"], #{{ ca: ca, cert: s, token: \"{m}\" }});\n\
+                           spawn_member(c, \"nope\", #{{ K: V }});")),
+            _ => (&["cert", "ca", "server_name", "plaintext"],
+                  format!("let c = cluster([\"{m}\"], #{{ ca: ca, cert: s, token: \"{m}\" }});\n\
+                           kv_get(c, \"k\", #{{ K: V }});")),
+        };
+        let key = keys[key_index % keys.len()];
+        let text = format!("{pki}{}", call.replace('K', key).replace('V', &value));
+        // Ok, or a script error in words: a panic or a Rust type name fails the property.
+        if let Err(msg) = run(&text) {
+            prop_assert!(!msg.contains("::"), "{text}: {msg}");
+        }
     }
 
     #[test]
