@@ -247,6 +247,11 @@ impl Session {
             (true, false) => lifecycle::Keep::PkiAndLogs,
             (true, true) => lifecycle::Keep::Everything,
         };
+        // Before the work dir exists: nothing of it is left behind if this fails.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::io("failed to start the async runtime"))?;
         if opts.workdir.is_none() {
             match lifecycle::clean_stale(&std::env::temp_dir(), false) {
                 Ok(report) => {
@@ -315,10 +320,6 @@ impl Session {
         }
         drop(writes);
         tracing::info!(workdir = %dir.display(), "work dir");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::io("failed to start the async runtime"))?;
         Ok(Session {
             rt,
             dir,
