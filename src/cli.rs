@@ -25,7 +25,8 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 every check held; 1 a check failed; 2 bad command line; \
-3 script error; 4 environment error (etcd missing, a member would not start); 5 timeout; \
+3 script error; 4 environment error (etcd missing, a member would not start); 5 timeout, or the \
+script past its operation or memory budget; \
 130 interrupted (143 SIGTERM).";
 
 #[derive(Debug, Subcommand)]
