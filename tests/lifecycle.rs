@@ -472,3 +472,77 @@ fn walk(p: &std::path::Path) -> Vec<String> {
         Err(_) => vec![p.display().to_string()],
     }
 }
+
+/// A live run in another PID namespace that shares our temp dir, as a CI container would: its
+/// owner stamp names a PID that means nothing here, so neither `clean` nor another run may
+/// take it for dead. Needs `unshare` and the right to use it (root); skipped without them.
+#[test]
+fn a_live_run_in_another_pid_namespace_keeps_its_work_dir() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let can = Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can {
+        eprintln!("skipped: cannot make a PID namespace here (unshare -p needs root)");
+        return;
+    }
+    // A member that serves and then idles, and a script that waits on it without end.
+    let (etcd, _fake) = common::fake_etcd(
+        "echo '{\"level\":\"info\",\"msg\":\"serving peer traffic\"}' >&2\nexec sleep 600",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("wait.rhai");
+    std::fs::write(
+        &script,
+        "let ca = ca(\"ca\");\n\
+         let s = issue(ca, \"s\", #{ cn: \"localhost\", sans: [\"localhost\"], usage: [\"server\", \"client\"] });\n\
+         let c = cluster([\"m1\"], #{ ca: ca, cert: s });\nlet m = spawn_member(c, \"m1\");\n\
+         print(\"ready\");\nloop { peer_refusal(m); }\n",
+    )
+    .unwrap();
+    let work = tmp.path().join("tmp");
+    std::fs::create_dir(&work).unwrap();
+    let mut ns = Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc", "--kill-child"])
+        .arg(common::bin())
+        .args(["run", "--timeout", "120", "--etcd", etcd.to_str().unwrap()])
+        .arg(&script)
+        .env("TMPDIR", &work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(ns.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l == "ready")),
+        "the run in the namespace never got ready"
+    );
+    let dirs = common::workdirs_in(&work);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let owner = std::fs::read_to_string(dirs[0].join("owner")).unwrap();
+    assert!(owner.starts_with("pid 1\n"), "{owner}");
+    let clean = in_tmp(&work, &["clean"]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    common::assert_has(&clean.stdout, "its run is in another PID namespace");
+    let other = in_tmp(&work, &["run", "scripts/client-no-cert.rhai"]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert!(
+        dirs[0].join("pki/ca.key").exists(),
+        "a live run's work dir was removed"
+    );
+    // The run in the namespace, asked to stop, removes its own work dir.
+    let children =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", ns.id(), ns.id())).unwrap();
+    let inner: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(inner),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    common::wait_bounded(&mut ns, 60);
+    assert!(!dirs[0].exists(), "the run did not remove its own work dir");
+}
