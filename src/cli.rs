@@ -1,7 +1,7 @@
 //! The command line: clap types, turned into plain calls into the library.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
@@ -9,6 +9,7 @@ use crate::error::{exit_code, Error, Result};
 use crate::etcd::process::{etcd_version, find_etcd};
 use crate::runner::{self, Source};
 use crate::session::RunOptions;
+use crate::transcript::out;
 
 /// Scripts that build a PKI, start real etcd members, and prove what must work and what must
 /// be rejected.
@@ -24,7 +25,8 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 every check held; 1 a check failed; 2 bad command line; \
-3 script error; 4 environment error (etcd missing, a member would not start); 5 timeout; \
+3 script error; 4 environment error (etcd missing, a member would not start); 5 timeout, or the \
+script past its operation or memory budget; \
 130 interrupted (143 SIGTERM).";
 
 #[derive(Debug, Subcommand)]
@@ -42,11 +44,17 @@ pub enum Command {
         /// instead of a temporary directory.
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
-        /// Keep the work dir after the run, for inspection; its path is printed on stderr.
+        /// Keep the work dir after the run, for inspection: certificates, keys and member logs
+        /// (the members' data dirs are removed). Its path and size are printed on stderr; it
+        /// stays until you remove it (or `etcdscript clean --kept`).
         #[arg(long)]
         keep: bool,
+        /// Keep the members' data dirs too (about 120 MB each). Implies --keep.
+        #[arg(long)]
+        keep_data: bool,
         /// Stop the run after this many seconds, tearing everything down.
-        #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs())]
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=crate::limits::MAX_RUN_TIMEOUT.as_secs()))]
         timeout: u64,
     },
     /// Compile scripts and check them without starting anything.
@@ -63,8 +71,14 @@ pub enum Command {
         #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
         etcd: Option<PathBuf>,
     },
-    /// Remove work dirs left by runs that were killed (SIGKILL leaves them behind).
-    Clean,
+    /// Remove work dirs left by runs that were killed (SIGKILL leaves them behind). Kept work
+    /// dirs (--keep) are listed, not removed, unless --kept; a work dir whose run may still be
+    /// alive (in another PID namespace, such as a container sharing /tmp) is never removed.
+    Clean {
+        /// Remove kept work dirs too (of runs that have ended).
+        #[arg(long)]
+        kept: bool,
+    },
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -72,14 +86,14 @@ pub fn dispatch(cli: Cli) -> i32 {
     match execute(cli.command) {
         Ok(()) => exit_code::SUCCESS,
         Err(e) => {
-            eprintln!("{}", render(&e));
+            crate::transcript::err(render(&e));
             e.exit_code()
         }
     }
 }
 
 fn render(e: &Error) -> String {
-    let text = e.to_string();
+    let text = crate::quote::clip_lines(&e.to_string(), crate::limits::MAX_ERROR_LINE_CHARS);
     if text.starts_with("error: ") {
         text
     } else {
@@ -94,14 +108,18 @@ fn execute(command: Command) -> Result<()> {
             etcd,
             workdir,
             keep,
+            keep_data,
             timeout,
         } => {
+            // The deadline starts before the script is read: --timeout bounds all of it.
+            let deadline = Instant::now() + Duration::from_secs(timeout);
             let src = Source::read(&script)?;
             let opts = RunOptions {
                 etcd,
                 workdir,
                 keep,
-                deadline: None,
+                keep_data,
+                deadline: Some(deadline),
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }
@@ -109,9 +127,9 @@ fn execute(command: Command) -> Result<()> {
             let mut failed = None;
             for path in scripts {
                 match Source::read(&path).and_then(|src| runner::check(&src)) {
-                    Ok(()) => println!("{}: ok", path.display()),
+                    Ok(()) => out(format!("{}: ok", path.display())),
                     Err(e) => {
-                        eprintln!("{}", render(&e));
+                        crate::transcript::err(render(&e));
                         failed.get_or_insert(e);
                     }
                 }
@@ -123,26 +141,39 @@ fn execute(command: Command) -> Result<()> {
             }
         }
         Command::Api => {
-            print!("{}", crate::script::engine::api_reference());
+            let reference = crate::script::engine::api_reference();
+            out(reference.trim_end_matches('\n'));
             Ok(())
         }
         Command::Doctor { etcd } => {
             let bin = find_etcd(etcd.as_deref())?;
             let version = etcd_version(&bin)?;
-            println!("etcd: {} (version {version})", bin.display());
+            out(format!("etcd: {} (version {version})", bin.display()));
             let supported = version.starts_with("3.4.") || version.starts_with("3.5.");
             if !supported {
-                println!("note: tested with etcd 3.4 and 3.5; {version} may log differently");
+                out(format!(
+                    "note: tested with etcd 3.4 and 3.5; {version} may log differently"
+                ));
             }
-            println!("temp dir: {}", std::env::temp_dir().display());
+            out(format!("temp dir: {}", std::env::temp_dir().display()));
             Ok(())
         }
-        Command::Clean => {
-            let removed = crate::lifecycle::clean_stale(&std::env::temp_dir())?;
-            for d in &removed {
-                println!("removed {}", d.display());
+        Command::Clean { kept } => {
+            let report = crate::lifecycle::clean_stale(&std::env::temp_dir(), kept)?;
+            for d in &report.removed {
+                out(format!("removed {}", d.display()));
             }
-            println!("{} stale work dir(s) removed", removed.len());
+            for d in &report.kept {
+                out(format!(
+                    "kept {} ({}): a --keep run's; `etcdscript clean --kept` removes it",
+                    d.display(),
+                    crate::lifecycle::human_size(crate::lifecycle::tree_size(d))
+                ));
+            }
+            for (d, why) in &report.undecided {
+                out(format!("left {}: {why}", d.display()));
+            }
+            out(format!("{} work dir(s) removed", report.removed.len()));
             Ok(())
         }
     }

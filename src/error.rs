@@ -16,7 +16,8 @@ pub mod exit_code {
     /// The environment failed the script: no etcd binary, a member that would not start, an I/O
     /// error in the work dir.
     pub const ENVIRONMENT: i32 = 4;
-    /// The run went past `--timeout`, or the script went past its operation budget.
+    /// The run went past `--timeout`, or the script went past its operation budget or its
+    /// memory limit.
     pub const TIMEOUT: i32 = 5;
     /// Interrupted by SIGINT (128 + 2); SIGTERM and SIGHUP give 128 + their number.
     pub const INTERRUPTED: i32 = 130;

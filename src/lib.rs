@@ -1,13 +1,18 @@
 //! etcdscript: scripts that build a PKI, start real etcd members and prove both what must work
 //! and what must be rejected.
 
+// Output goes through `transcript`, which survives a closed pipe; `println!` would panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cli;
 pub mod error;
 pub mod etcd;
 pub mod fault;
 pub mod lifecycle;
 pub mod limits;
+pub mod memory;
 pub mod pki;
+pub mod quote;
 pub mod runner;
 pub mod script;
 pub mod session;

@@ -1,4 +1,5 @@
 //! Every bound on a wait, in one place. Nothing in etcdscript waits without one of these.
+//! Bounds on what a run reads, quotes and holds live here too.
 
 use std::time::Duration;
 
@@ -26,6 +27,11 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 pub const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default for `--timeout`: the whole run.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// The largest `--timeout` (a week).
+pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest `health_timeout_ms` a cluster may ask for (an hour; the run's deadline still
+/// cuts it short).
+pub const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `etcd --version` in `doctor`.
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// `wait_healthy`: a refusal between a waited-for member and a peer that does not rule out a
@@ -46,3 +52,15 @@ pub const MEMBER_ADD_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 pub const PORT_RETRIES: usize = 5;
 /// How many log lines an error about a member quotes.
 pub const LOG_TAIL_LINES: usize = 8;
+/// The largest script `run` and `check` read.
+pub const MAX_SCRIPT_BYTES: u64 = 1 << 20;
+/// The most characters of a script's line that an error quotes: a longer one is shown in part,
+/// around the column the error points at.
+pub const MAX_QUOTE_CHARS: usize = 200;
+/// The longest line of an error message; longer ones (a name or a log line a script made huge)
+/// are cut.
+pub const MAX_ERROR_LINE_CHARS: usize = 1000;
+/// The most memory a run may hold (all of etcdscript, the script's values included); past it the
+/// script is stopped with an error (exit 5). Rhai's own limits (string, array and map sizes) do
+/// not see everything a script can hold, such as function pointers with curried arguments.
+pub const MAX_MEMORY: usize = 512 << 20;

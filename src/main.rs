@@ -5,6 +5,10 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Counts what the process holds, so that a script holding too much is stopped cleanly.
+#[global_allocator]
+static ALLOCATOR: etcdscript::memory::Counting = etcdscript::memory::Counting;
+
 fn main() {
     // Before any thread exists, so that every thread inherits the blocked signals.
     etcdscript::lifecycle::install_signal_thread();
@@ -21,6 +25,8 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr is not worth a panic: tracing would report it with `eprintln!`.
+        .log_internal_errors(false)
         .init();
     std::process::exit(etcdscript::cli::dispatch(cli));
 }

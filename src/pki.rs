@@ -22,6 +22,22 @@ use crate::error::{Error, Result};
 /// clock difference between us and etcd never makes a fresh certificate "not yet valid".
 const BACKDATE: Duration = Duration::minutes(5);
 
+/// The furthest from now, in days, that a validity may start or end (100 years): far enough
+/// for any scenario, near enough that no date arithmetic overflows.
+pub const MAX_DAYS: i64 = 36_500;
+
+/// Fails unless `value` (the `what` of certificate or CA `name`) lies in `range`.
+fn days_in(name: &str, what: &str, value: i64, range: std::ops::RangeInclusive<i64>) -> Result<()> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(Error::Script(format!(
+        "`{name}`: {what} must be from {} to {}, got {value}",
+        range.start(),
+        range.end()
+    )))
+}
+
 /// The key algorithm of a CA or certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyKind {
@@ -177,7 +193,9 @@ fn pki_err(e: rcgen::Error) -> Error {
 }
 
 /// Writes a file; private keys get mode 0600 from the start, never a moment of wider access.
+/// Holds the work dir's write lock, so that an interrupted run writes nothing after its teardown.
 fn write_file(path: &Path, contents: &str, private: bool) -> Result<()> {
+    let _writes = crate::lifecycle::hold_writes();
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     opts.mode(if private { 0o600 } else { 0o644 });
@@ -196,12 +214,7 @@ impl Ca {
     /// Makes a self-signed CA named `name` (also its CN) and writes `<name>.crt`, `<name>.key` and
     /// an empty `<name>.crl` into `dir`.
     pub fn create(dir: &Path, name: &str, spec: &CaSpec) -> Result<Ca> {
-        if spec.days <= 0 {
-            return Err(Error::Script(format!(
-                "ca `{name}`: days must be positive, got {}",
-                spec.days
-            )));
-        }
+        days_in(name, "days", spec.days, 1..=MAX_DAYS)?;
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -238,6 +251,15 @@ impl Ca {
 
     /// Signs a leaf certificate named `name` and writes `<name>.crt` and `<name>.key` into `dir`.
     pub fn issue(&self, dir: &Path, name: &str, spec: &CertSpec) -> Result<Cert> {
+        days_in(
+            name,
+            "not_after_days",
+            spec.not_after_days,
+            -MAX_DAYS..=MAX_DAYS,
+        )?;
+        if let Some(d) = spec.not_before_days {
+            days_in(name, "not_before_days", d, -MAX_DAYS..=MAX_DAYS)?;
+        }
         let now = OffsetDateTime::now_utc();
         let not_before = match spec.not_before_days {
             Some(d) => now + days(d),

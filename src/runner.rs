@@ -1,5 +1,7 @@
 //! Read and compile a script, run it, and always tear the session down.
 
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -7,6 +9,8 @@ use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Position, AST};
 
 use crate::error::{Error, Result};
 use crate::fault::Fault;
+use crate::limits;
+use crate::quote;
 use crate::script::{engine, find_fault, Shared};
 use crate::session::{RunOptions, Session};
 
@@ -17,12 +21,39 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads a script file.
+    /// Reads a script file: a regular file of at most [`limits::MAX_SCRIPT_BYTES`]. A FIFO, a
+    /// device or a directory is refused before anything is read from it, so that `/dev/zero`
+    /// cannot fill memory and a FIFO nobody writes cannot hang the run.
     pub fn read(path: &Path) -> Result<Source> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadScript {
+        let fail = |source| Error::ReadScript {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let refuse = |why: String| fail(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .map_err(fail)?;
+        let meta = file.metadata().map_err(fail)?;
+        if !meta.is_file() {
+            return Err(refuse("it is not a regular file".into()));
+        }
+        let max = limits::MAX_SCRIPT_BYTES;
+        if meta.len() > max {
+            return Err(refuse(format!(
+                "it is {} bytes, more than a script may be ({max} bytes)",
+                meta.len()
+            )));
+        }
+        let mut bytes = Vec::new();
+        // The file may grow between the check and the read: read one byte past the limit at most.
+        file.take(max + 1).read_to_end(&mut bytes).map_err(fail)?;
+        if bytes.len() as u64 > max {
+            return Err(refuse(format!("it grew past {max} bytes while being read")));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| refuse("it is not UTF-8 text".into()))?;
         Ok(Source {
             name: path.display().to_string(),
             text,
@@ -30,16 +61,19 @@ impl Source {
     }
 
     /// `error: msg`, then `--> file:line:col`, the source line and a caret under the column.
+    /// A long line or message is quoted in part (see [`crate::quote`]).
     pub fn locate(&self, pos: Position, msg: &str) -> String {
+        let msg = quote::clip_lines(msg, limits::MAX_ERROR_LINE_CHARS);
         let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) else {
             return format!("error: {msg}\n  --> {}", self.name);
         };
         let text = self.text.lines().nth(line - 1).unwrap_or("");
+        let (text, caret) = quote::around(text, col, limits::MAX_QUOTE_CHARS);
         let gutter = " ".repeat(line.to_string().len());
         format!(
             "error: {msg}\n{gutter}--> {}:{line}:{col}\n{gutter} |\n{line} | {text}\n{gutter} | {}^",
             self.name,
-            " ".repeat(col.saturating_sub(1))
+            " ".repeat(caret.saturating_sub(1))
         )
     }
 }
@@ -77,9 +111,10 @@ pub fn check(src: &Source) -> Result<()> {
 }
 
 /// Runs a script. The transcript goes to stdout; the returned error says why a run failed.
+/// The run ends by `opts.deadline` (set before the script was read), else `timeout` from now.
 pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     let shared = Shared::default();
-    let deadline = Instant::now() + timeout;
+    let deadline = opts.deadline.unwrap_or_else(|| Instant::now() + timeout);
     let engine = engine::build(&shared, Some(deadline));
     let ast = compile(&engine, src)?;
     let opts = RunOptions {
@@ -167,6 +202,17 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
         };
     }
     match inner {
+        EvalAltResult::ErrorTerminated(why, _)
+            if why.clone().into_string().ok().as_deref() == Some(engine::STOPPED_FOR_MEMORY) =>
+        {
+            Error::Timeout(src.locate(
+                pos,
+                &format!(
+                    "the script went past its memory limit ({} MiB)",
+                    limits::MAX_MEMORY >> 20
+                ),
+            ))
+        }
         EvalAltResult::ErrorTerminated(..) => Error::Timeout(src.locate(
             pos,
             &format!("the run went past --timeout ({}s)", timeout.as_secs()),
@@ -180,6 +226,14 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
         )),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
             Error::Script(src.locate(pos, &not_found(sig)))
+        }
+        // `throw value`: the value in the script's words, never a Rust type name.
+        EvalAltResult::ErrorRuntime(value, _) => {
+            let shown = match value.clone().into_string() {
+                Ok(text) => text,
+                Err(_) => crate::script::opts::show_value(value),
+            };
+            Error::Script(src.locate(pos, &format!("Runtime error: {shown}")))
         }
         other => Error::Script(src.locate(pos, &other.to_string())),
     }

@@ -87,6 +87,15 @@ pub fn fault_to_rhai(f: Fault) -> Box<EvalAltResult> {
     })
 }
 
+/// Makes a caught error (`try { .. } catch (e) { print(e) }`) a value a script can print: its
+/// type is `Error` and it reads as its message, never as a Rust type name.
+pub fn register_error_type(engine: &mut rhai::Engine) {
+    engine
+        .register_type_with_name::<Rc<Fault>>("Error")
+        .register_fn("to_string", |f: &mut Rc<Fault>| f.to_string())
+        .register_fn("to_debug", |f: &mut Rc<Fault>| format!("Error({f})"));
+}
+
 /// A Rhai error for a script mistake found by a primitive.
 pub fn script_err(msg: impl Into<String>) -> Box<EvalAltResult> {
     fault_to_rhai(Fault::Fatal(Error::Script(msg.into())))

@@ -27,8 +27,11 @@ pub struct RunOptions {
     pub etcd: Option<PathBuf>,
     /// The work dir; `None` makes a temporary one.
     pub workdir: Option<PathBuf>,
-    /// Keep the work dir after the run.
+    /// Keep the work dir after the run: its PKI and member logs.
     pub keep: bool,
+    /// With `keep`, keep the members' data dirs too (about 120 MB each: etcd preallocates its
+    /// WAL).
+    pub keep_data: bool,
     /// When the whole run must end (`--timeout`); every wait is cut short by it.
     pub deadline: Option<Instant>,
 }
@@ -213,7 +216,7 @@ pub struct Session {
     /// `pki/`, so that no name a script gives can reach them.
     runtime_dir: PathBuf,
     members_dir: PathBuf,
-    keep: bool,
+    keep: lifecycle::Keep,
     etcd_flag: Option<PathBuf>,
     etcd_bin: Option<PathBuf>,
     names: HashSet<String>,
@@ -245,8 +248,44 @@ fn valid_name(kind: &str, name: &str) -> Result<()> {
 impl Session {
     /// Makes the work dir and the runtime.
     pub fn new(opts: &RunOptions) -> Result<Session> {
+        let keep = match (opts.keep || opts.keep_data, opts.keep_data) {
+            (false, _) => lifecycle::Keep::Nothing,
+            (true, false) => lifecycle::Keep::PkiAndLogs,
+            (true, true) => lifecycle::Keep::Everything,
+        };
+        // Before the work dir exists: nothing of it is left behind if this fails.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::io("failed to start the async runtime"))?;
+        if opts.workdir.is_none() {
+            match lifecycle::clean_stale(&std::env::temp_dir(), false) {
+                Ok(report) => {
+                    for d in report.removed {
+                        tracing::info!(dir = %d.display(), "removed a stale work dir");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "could not look for stale work dirs"),
+            }
+        }
+        // The dir is made, registered for the signal thread and stamped with its owner before
+        // a signal can act: the signal thread waits for this lock, then removes what it finds.
+        let writes = lifecycle::hold_writes();
         let dir = match &opts.workdir {
             Some(dir) => {
+                if let Ok(meta) = fs::symlink_metadata(dir) {
+                    if meta.file_type().is_symlink() {
+                        let target = fs::read_link(dir)
+                            .map(|t| t.display().to_string())
+                            .unwrap_or_else(|_| "?".into());
+                        return Err(Error::Environment(format!(
+                            "work dir {} is a symbolic link (to {target}); give the directory \
+                             itself: etcdscript removes its work dir at the end, and would remove \
+                             only the link",
+                            dir.display()
+                        )));
+                    }
+                }
                 if dir.exists()
                     && fs::read_dir(dir)
                         .map(|mut d| d.next().is_some())
@@ -261,44 +300,40 @@ impl Session {
                     .map_err(Error::io(format!("failed to create {}", dir.display())))?;
                 dir.clone()
             }
-            None => {
-                let tmp = std::env::temp_dir();
-                if let Ok(removed) = lifecycle::clean_stale(&tmp) {
-                    for d in removed {
-                        tracing::info!(dir = %d.display(), "removed a stale work dir");
-                    }
-                }
-                tempfile::Builder::new()
-                    .prefix(lifecycle::WORKDIR_PREFIX)
-                    .tempdir_in(&tmp)
-                    .map_err(Error::io("failed to create a work dir"))?
-                    .keep()
-            }
+            None => tempfile::Builder::new()
+                .prefix(lifecycle::WORKDIR_PREFIX)
+                .tempdir_in(std::env::temp_dir())
+                .map_err(Error::io("failed to create a work dir"))?
+                .keep(),
         };
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-            .map_err(Error::io(format!("failed to restrict {}", dir.display())))?;
-        lifecycle::register_workdir(&dir, opts.keep);
-        lifecycle::write_owner(&dir)?;
-        let pki_dir = dir.join("pki");
-        let members_dir = dir.join("members");
+        lifecycle::register_workdir(&dir, keep);
+        let (pki_dir, members_dir) = (dir.join("pki"), dir.join("members"));
         let runtime_dir = dir.join("runtime");
-        for d in [&pki_dir, &members_dir, &runtime_dir] {
-            fs::create_dir_all(d)
-                .map_err(Error::io(format!("failed to create {}", d.display())))?;
+        let made = (|| {
+            lifecycle::write_owner(&dir, keep != lifecycle::Keep::Nothing)?;
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                .map_err(Error::io(format!("failed to restrict {}", dir.display())))?;
+            for d in [&pki_dir, &members_dir, &runtime_dir] {
+                fs::create_dir_all(d)
+                    .map_err(Error::io(format!("failed to create {}", d.display())))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = made {
+            lifecycle::finish_workdir(&dir, lifecycle::Keep::Nothing);
+            lifecycle::unregister_workdir();
+            return Err(e);
         }
+        drop(writes);
         tracing::info!(workdir = %dir.display(), "work dir");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::io("failed to start the async runtime"))?;
         Ok(Session {
             rt,
             dir,
             pki_dir,
             runtime_dir,
             members_dir,
-            keep: opts.keep,
+            keep,
             etcd_flag: opts.etcd.clone(),
             etcd_bin: None,
             names: HashSet::new(),
@@ -430,10 +465,15 @@ impl Session {
             self.transcript
                 .line(format!("teardown: killed {}", killed.join(", ")));
         }
-        if self.keep {
-            eprintln!("work dir kept: {}", self.dir.display());
-        } else if let Err(e) = fs::remove_dir_all(&self.dir) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the work dir");
+        let _writes = lifecycle::hold_writes();
+        match lifecycle::finish_workdir(&self.dir, self.keep) {
+            lifecycle::WorkdirFate::Kept { dir, summary } => {
+                crate::transcript::err(format!("work dir kept: {} ({summary})", dir.display()));
+            }
+            lifecycle::WorkdirFate::NotRemoved { dir, error } => {
+                tracing::warn!(dir = %dir.display(), %error, "could not remove the work dir");
+            }
+            lifecycle::WorkdirFate::Removed | lifecycle::WorkdirFate::None => {}
         }
         lifecycle::unregister_workdir();
     }

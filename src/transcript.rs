@@ -1,7 +1,23 @@
 //! The transcript: the only writer of stdout. A line per step, in the script's own words and
 //! names; never what the runtime chose (ports, paths, serials, IDs, times), which goes to the log.
+//!
+//! Also the one place that writes to stdout and stderr at all: `println!` and `eprintln!` panic on
+//! a closed pipe (`etcdscript run x.rhai | head -1`), and a run must not end that way.
 
 use std::io::Write;
+
+/// Writes `text` and a newline to stdout, outside the transcript (`check`, `api`, `doctor`,
+/// `clean`). A closed stdout is not an error: the run goes on to its verdict.
+pub fn out(text: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", text.as_ref());
+    let _ = out.flush();
+}
+
+/// Writes `text` and a newline to stderr. A closed stderr is not an error either.
+pub fn err(text: impl AsRef<str>) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", text.as_ref());
+}
 
 /// Writes transcript lines and counts the checks that held.
 #[derive(Debug, Default)]

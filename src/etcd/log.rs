@@ -52,25 +52,43 @@ impl MemberLog {
         (lines.iter().any(|l| l.contains(needle)), end)
     }
 
-    /// The last `n` lines, for error messages.
+    /// The log's lines, less a Go panic's traceback: after a panic (`"level":"panic"`) or a
+    /// fatal error, Go prints `panic: ...` and the goroutines' stack frames, which say nothing
+    /// to a script's author; the logged entry before them has the message.
+    fn lines_without_traceback(&self) -> Vec<String> {
+        let (mut lines, _) = self.lines_since(0);
+        if let Some(start) = lines.iter().position(|l| {
+            l.starts_with("panic: ")
+                || l.starts_with("fatal error: ")
+                || l.starts_with("goroutine ")
+        }) {
+            lines.truncate(start);
+        }
+        lines
+    }
+
+    /// The last `n` lines (a Go traceback left out), for error messages.
     pub fn tail(&self, n: usize) -> Vec<String> {
-        let (lines, _) = self.lines_since(0);
+        let lines = self.lines_without_traceback();
         let start = lines.len().saturating_sub(n);
         lines[start..].to_vec()
     }
 
-    /// The last line that says why etcd stopped or could not start (an error or fatal entry),
-    /// else the last line.
+    /// The last line that says why etcd stopped or could not start (a panic, fatal or error
+    /// entry), else the last line.
     pub fn last_error(&self) -> Option<String> {
-        let (lines, _) = self.lines_since(0);
+        let lines = self.lines_without_traceback();
+        let level = |l: &String, level: &str| l.contains(&format!("\"level\":\"{level}\""));
         lines
             .iter()
             .rev()
-            .find(|l| {
-                l.contains("\"level\":\"fatal\"")
-                    || l.contains("\"level\":\"error\"")
-                    || l.contains("flag provided but not defined")
-                    || l.contains("address already in use")
+            .find(|l| level(l, "panic") || level(l, "dpanic") || level(l, "fatal"))
+            .or_else(|| {
+                lines.iter().rev().find(|l| {
+                    level(l, "error")
+                        || l.contains("flag provided but not defined")
+                        || l.contains("address already in use")
+                })
             })
             .or(lines.last())
             .map(|l| summarize_line(l))
@@ -79,8 +97,9 @@ impl MemberLog {
 
 /// A log line without its timestamp and caller, so that it can be quoted in an error.
 pub fn summarize_line(line: &str) -> String {
+    let max = crate::limits::MAX_ERROR_LINE_CHARS;
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(line) else {
-        return line.trim().to_owned();
+        return crate::quote::clip(line.trim(), max);
     };
     let mut parts = Vec::new();
     for (k, v) in &map {
@@ -100,5 +119,39 @@ pub fn summarize_line(line: &str) -> String {
             parts.push(format!("{k}={v}"));
         }
     }
-    parts.join(", ")
+    crate::quote::clip(&parts.join(", "), max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_quoted_by_its_message_not_its_stack_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m1.log");
+        std::fs::write(
+            &path,
+            "{\"level\":\"info\",\"msg\":\"starting\"}\n\
+             {\"level\":\"panic\",\"ts\":\"t\",\"caller\":\"c\",\"msg\":\"failed to create WAL\",\"error\":\"no space left on device\",\"stacktrace\":\"a.b\"}\n\
+             panic: failed to create WAL\n\n\
+             goroutine 1 [running]:\n\
+             go.uber.org/zap/zapcore.(*CheckedEntry).Write(0xc0001)\n\
+             \t/go/zap/zapcore/entry.go:234 +0x585\n",
+        )
+        .unwrap();
+        let log = MemberLog {
+            member: "m1".into(),
+            path,
+        };
+        assert_eq!(
+            log.last_error().as_deref(),
+            Some("failed to create WAL, error=no space left on device")
+        );
+        let tail = log.tail(8).join("\n");
+        assert!(
+            !tail.contains("goroutine") && !tail.contains("entry.go"),
+            "{tail}"
+        );
+    }
 }

@@ -17,7 +17,7 @@ pub fn target(d: &Dynamic, what: &str) -> Result<Target, Box<EvalAltResult>> {
     } else {
         Err(script_err(format!(
             "{what}: the target must be a Member or a Cluster, got {}",
-            d.type_name()
+            super::opts::type_label(d)
         )))
     }
 }
@@ -46,19 +46,16 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
     let names = names
         .into_iter()
         .map(|n| {
-            n.into_string().map_err(|t| {
-                script_err(format!("cluster(): member names must be strings, got {t}"))
+            let label = super::opts::type_label(&n);
+            n.into_string().map_err(|_| {
+                script_err(format!(
+                    "cluster(): member names must be strings, got {label}"
+                ))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ms = |key: &str, default: u64| -> Result<u64, Box<EvalAltResult>> {
-        match o.int(key)? {
-            None => Ok(default),
-            Some(v) if v > 0 => Ok(v as u64),
-            Some(v) => Err(script_err(format!(
-                "cluster(): `{key}` must be positive, got {v}"
-            ))),
-        }
+    let ms = |key: &str, default: u64, max: u64| -> Result<u64, Box<EvalAltResult>> {
+        Ok(o.int_in(key, 1..=max as i64)?.map_or(default, |v| v as u64))
     };
     Ok(ClusterSpec {
         names,
@@ -70,14 +67,15 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         host: o.string("host")?.unwrap_or_else(|| "localhost".into()),
         client_ports: o.ports("client_ports")?,
         peer_ports: o.ports("peer_ports")?,
-        heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS)?,
-        election_ms: ms("election_ms", DEFAULT_ELECTION_MS)?,
-        args: o.strings("args")?.unwrap_or_default(),
+        heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS, MAX_HEARTBEAT_MS)?,
+        election_ms: ms("election_ms", DEFAULT_ELECTION_MS, MAX_ELECTION_MS)?,
+        args: etcd_args(&o, "cluster()")?,
         client_crl: o.bool("client_crl")?.unwrap_or(false),
         peer_crl: o.bool("peer_crl")?.unwrap_or(false),
         health_timeout: std::time::Duration::from_millis(ms(
             "health_timeout_ms",
             crate::limits::HEALTH_TIMEOUT.as_millis() as u64,
+            crate::limits::MAX_HEALTH_TIMEOUT.as_millis() as u64,
         )?),
     })
 }
@@ -86,13 +84,26 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
 pub const DEFAULT_HEARTBEAT_MS: u64 = 25;
 /// etcd's election timeout for script clusters (10 heartbeats, as etcd's own defaults).
 pub const DEFAULT_ELECTION_MS: u64 = 250;
+/// The longest heartbeat a script may ask for.
+pub const MAX_HEARTBEAT_MS: u64 = 10_000;
+/// The longest election timeout a script may ask for (etcd refuses more than 50 s).
+pub const MAX_ELECTION_MS: u64 = 50_000;
 
+/// The `args` option: extra etcd flags, none of which may name a path (see
+/// [`crate::etcd::flags`]).
+fn etcd_args(o: &Opts, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
+    let args = o.strings("args")?.unwrap_or_default();
+    crate::etcd::flags::check(&args).map_err(|why| script_err(format!("{what}: args: {why}")))?;
+    Ok(args)
+}
+
+/// What `spawn_member` and `member_add` may change for one member.
 pub fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
     let o = Opts::new(opts, "spawn_member()", &["cert", "ca", "args"])?;
     Ok(MemberOverrides {
         cert: o.cert("cert")?,
         ca: o.ca("ca")?,
-        args: o.strings("args")?.unwrap_or_default(),
+        args: etcd_args(&o, "spawn_member()")?,
     })
 }
 
@@ -225,6 +236,17 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         move |c: ClusterId, name: &str| with_session(&s, |ss| Ok(ss.member(c, name)?)),
     );
 
+    // `print(c)` and `${m}` show the names the script chose.
+    let s = shared.clone();
+    engine.register_fn("to_string", move |c: &mut ClusterId| {
+        let name = s.with_session_opt(|ss| ss.cluster_name(*c));
+        format!("Cluster({})", name.unwrap_or_default())
+    });
+    let s = shared.clone();
+    engine.register_fn("to_string", move |m: &mut MemberId| {
+        let name = s.with_session_opt(|ss| ss.member_name(*m));
+        format!("Member({})", name.unwrap_or_default())
+    });
     let s = shared.clone();
     engine.register_get("names", move |c: &mut ClusterId| {
         with_session(&s, |ss| {

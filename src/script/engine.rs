@@ -21,10 +21,12 @@ pub const MAX_ARRAY_SIZE: usize = 10_000;
 /// Most entries in one map (nested maps count theirs too); measured like arrays.
 pub const MAX_MAP_SIZE: usize = 10_000;
 
-/// The token of a script stopped at its deadline.
-pub const TIMEOUT: &str = "timeout";
-/// The token of a script stopped because it went on after a fatal failure it caught.
-pub const FAILED: &str = "failed";
+/// Why `on_progress` stopped a script: the value inside Rhai's `ErrorTerminated`.
+pub const STOPPED_FOR_TIME: &str = "timeout";
+/// See [`STOPPED_FOR_TIME`].
+pub const STOPPED_FOR_MEMORY: &str = "memory";
+/// See [`STOPPED_FOR_TIME`]: the script went on after a fatal failure it caught.
+pub const STOPPED_FOR_FAILURE: &str = "failed";
 
 /// The environment variable that turns on test-only behaviour: a comma-separated list of
 /// `panic` (adds `panic_for_tests()`) and `steal-port` (a member's first start finds its client
@@ -70,16 +72,19 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
         // Scripts load no code: no `import`, no `eval`.
         .set_module_resolver(DummyModuleResolver::new())
         .disable_symbol("eval");
-    // A script that caught a fatal failure is stopped at its next step; one past the run's
-    // deadline too.
+    // A script that caught a fatal failure is stopped at its next step; one past its memory
+    // limit or the run's deadline too.
     let s = shared.clone();
     engine.on_progress(move |_| {
         if s.failed() {
-            return Some(Dynamic::from(FAILED));
+            Some(Dynamic::from(STOPPED_FOR_FAILURE))
+        } else if crate::memory::over_limit() {
+            Some(Dynamic::from(STOPPED_FOR_MEMORY))
+        } else {
+            deadline
+                .is_some_and(|d| Instant::now() >= d)
+                .then(|| Dynamic::from(STOPPED_FOR_TIME))
         }
-        deadline
-            .is_some_and(|d| Instant::now() >= d)
-            .then(|| Dynamic::from(TIMEOUT))
     });
     let s = shared.clone();
     engine.on_print(move |text| {
@@ -93,6 +98,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
     admin::register(&mut engine, shared);
     kv::register(&mut engine, shared);
     expect::register(&mut engine, shared);
+    super::register_error_type(&mut engine);
     if test_hook("panic") {
         // Lets the lifecycle tests make etcdscript itself fail; never documented, never listed.
         engine.register_fn("panic_for_tests", || -> () {

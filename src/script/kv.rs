@@ -22,7 +22,7 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
     let Some(map) = d.clone().try_cast::<Map>() else {
         return Err(script_err(format!(
             "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext }}, got {}",
-            d.type_name()
+            super::opts::type_label(d)
         )));
     };
     let o = Opts::new(

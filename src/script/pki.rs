@@ -7,7 +7,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 use super::engine::def;
 use super::opts::Opts;
 use super::{script_err, with_session, Shared};
-use crate::pki::{Ca, CaSpec, Cert, CertSpec, KeyKind, Usage};
+use crate::pki::{Ca, CaSpec, Cert, CertSpec, KeyKind, Usage, MAX_DAYS};
 
 fn key_kind(o: &Opts, what: &str) -> Result<Option<KeyKind>, Box<rhai::EvalAltResult>> {
     match o.string("key")? {
@@ -26,7 +26,7 @@ fn ca_spec(opts: &Map) -> Result<CaSpec, Box<rhai::EvalAltResult>> {
     let d = CaSpec::default();
     Ok(CaSpec {
         key: key_kind(&o, "ca()")?.unwrap_or(d.key),
-        days: o.int("days")?.unwrap_or(d.days),
+        days: o.int_in("days", 1..=MAX_DAYS)?.unwrap_or(d.days),
     })
 }
 
@@ -58,8 +58,8 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
-    let days = o.int("days")?;
-    let not_after = o.int("not_after_days")?;
+    let days = o.int_in("days", 1..=MAX_DAYS)?;
+    let not_after = o.int_in("not_after_days", -MAX_DAYS..=MAX_DAYS)?;
     if days.is_some() && not_after.is_some() {
         return Err(script_err(
             "issue(): give either `days` or `not_after_days`, not both (they both set the end of validity)",
@@ -69,7 +69,7 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
         cn: o.string("cn")?.unwrap_or_else(|| name.to_owned()),
         sans: o.strings("sans")?.unwrap_or_default(),
         usage,
-        not_before_days: o.int("not_before_days")?,
+        not_before_days: o.int_in("not_before_days", -MAX_DAYS..=MAX_DAYS)?,
         not_after_days: not_after.or(days).unwrap_or(365),
         key: key_kind(&o, "issue()")?.unwrap_or(KeyKind::EcP256),
     })

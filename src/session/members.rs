@@ -339,9 +339,13 @@ impl Session {
                 && !STOLEN.swap(true, std::sync::atomic::Ordering::Relaxed))
             .then(|| std::net::TcpListener::bind(("127.0.0.1", self.slot(m).client_port)).ok())
             .flatten();
+            // Started and registered under the write lock: an interrupted run either sees this
+            // member and kills it, or never starts it.
+            let writes = lifecycle::hold_writes();
             let proc = EtcdProcess::spawn(&bin, &args, &log.path)?;
             let pid = proc.pid();
             lifecycle::register_pid(pid);
+            drop(writes);
             tracing::info!(member = %name, pid, "started etcd");
             self.slot_mut(m).state = MemberState::Running(proc);
             match self.wait_serving(m, mark) {
@@ -463,17 +467,22 @@ impl Session {
         Ok(())
     }
 
-    /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`].
+    /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`] or at the run's
+    /// deadline, whichever comes first.
     pub fn stop_member(&mut self, m: MemberId) -> Result<()> {
         let name = self.member_name(m);
+        let grace = self.bounded(limits::STOP_GRACE);
         let slot = self.slot_mut(m);
         let MemberState::Running(p) = &mut slot.state else {
             return Err(Error::Script(format!("member {name} is not running")));
         };
-        let graceful = p.stop(limits::STOP_GRACE);
+        let graceful = p.stop(grace);
         lifecycle::unregister_pid(p.pid());
         slot.state = MemberState::Stopped;
         self.drop_clients(&name);
+        if !graceful {
+            self.check_deadline()?;
+        }
         self.transcript.line(if graceful {
             format!("stop {name}: stopped")
         } else {

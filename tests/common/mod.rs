@@ -301,3 +301,113 @@ pub fn signal_pid(pid: u32, sig: &str) -> bool {
         .expect("kill")
         .success()
 }
+
+/// Runs `etcdscript` with `args` and `env`, its stdin, stdout and stderr closed from the start
+/// (a pipe whose reader has gone away), and returns its exit code; fails if it does not end
+/// within `secs` (a hang guard, not a timing check).
+pub fn run_with_closed_pipes(args: &[&str], env: &[(&str, &str)], secs: u64) -> i32 {
+    use std::process::Stdio;
+    let mut child = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etcdscript");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    wait_bounded(&mut child, secs)
+}
+
+/// Waits for `child` at most `secs` (a hang guard); its exit code, or -signal.
+pub fn wait_bounded(child: &mut std::process::Child, secs: u64) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s.code().unwrap_or_else(|| -s.signal().unwrap_or(0));
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("etcdscript did not end within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Runs `etcdscript` with `args` and `env` added, bounded by `secs` (a hang guard).
+pub fn etcdscript_env(args: &[&str], env: &[(&str, &str)], secs: u64) -> Run {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start etcdscript");
+    let code = wait_bounded(&mut child, secs);
+    Run {
+        code,
+        stdout: std::fs::read_to_string(out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(err).unwrap_or_default(),
+    }
+}
+
+/// The etcd processes whose command line mentions `dir` (a work dir, or a private TMPDIR that
+/// holds the work dirs): members a run left behind.
+pub fn etcd_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let exe = cmd.split(' ').next().unwrap_or("");
+        let is_etcd = exe == "etcd" || exe.ends_with("/etcd");
+        if is_etcd && cmd.contains(&needle) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The `etcdscript-*` work dirs in `tmp`.
+pub fn workdirs_in(tmp: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("etcdscript-"))
+        })
+        .collect()
+}
+
+/// A stand-in for etcd: a shell script with `body`, in its own temp dir (returned with it).
+/// It is started like etcd, in its own process group, its output in the member's log.
+pub fn fake_etcd(body: &str) -> (PathBuf, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("etcd");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (path, dir)
+}
