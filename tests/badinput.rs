@@ -306,11 +306,11 @@ fn a_huge_script_is_refused_and_a_long_line_is_quoted_in_part() {
 
 #[test]
 fn a_caught_error_and_script_values_print_as_words_not_rust_types() {
+    // A rejection is the one failure a script may catch: it prints as its words.
     let text = format!(
-        "{PKI}let c = cluster([\"m1\"], #{{ ca: ca, cert: server }});\nlet m1 = c.member(\"m1\");\n\
+        "{ONE_MEMBER}\n\
          try {{ kv_get(m1, \"k\") }} catch (e) {{ print(e); print(`caught: ${{e}}`); print(type_of(e)); }}\n\
-         print(c); print(m1); print(ca);\n\
-         try {{ cluster([\"x\"], #{{ ca: server, cert: server }}) }} catch (e) {{ print(e); }}\n"
+         print(c); print(m1); print(ca);\n"
     );
     let (run, _dir) = run_text("caught.rhai", &text, &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -319,15 +319,24 @@ fn a_caught_error_and_script_values_print_as_words_not_rust_types() {
         "a Rust type name:\n{}",
         run.stdout
     );
+    let refused = "get k via m1 without a client certificate: rejected: no client certificate (from m1's log)";
     common::assert_has(
         &run.stdout,
-        "\nmember m1 has not been started\ncaught: member m1 has not been started\nError\n",
+        format!("\n{refused}\ncaught: {refused}\nError\n"),
     );
     common::assert_has(&run.stdout, "Cluster(etcd-cluster)\nMember(m1)\nCa(ca)\n");
+    // A script mistake is not caught: it ends the run, in script words.
+    let text = format!(
+        "{PKI}try {{ cluster([\"x\"], #{{ ca: server, cert: server }}) }} catch (e) {{ print(e); }}\nprint(\"went on\");\n"
+    );
+    let (run, _dir) = run_text("uncaught.rhai", &text, &[]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("went on"), "{}", run.stdout);
     common::assert_has(
-        &run.stdout,
+        &run.stderr,
         "option `ca` must be a Ca (from ca()), got Cert",
     );
+    assert!(!run.stderr.contains("::"), "{}", run.stderr);
 }
 
 #[test]
@@ -443,7 +452,7 @@ fn the_memory_limit_stops_a_script_with_members_running_and_kills_them() {
 }
 
 /// Every operation a script can try on each of etcdscript's values, and throwing them: no Rust
-/// type name in any message.
+/// type name in any message. A mistake ends the run, so each pair is a run of its own.
 #[test]
 fn no_rust_type_name_reaches_the_user_whatever_is_done_with_our_values() {
     let ops = [
@@ -458,27 +467,50 @@ fn no_rust_type_name_reaches_the_user_whatever_is_done_with_our_values() {
         "issue(v, \"z\")",
         "kv_get(v, \"k\")",
         "wait_healthy(v)",
-        "expect_error(v, \"x\")",
+        "expect_error(v, \"expired\")",
         "throw v",
         "throw [v, #{ v: v }]",
+        "print(v); print(`${v}`); print(type_of(v))",
     ];
-    let mut text = format!(
-        "{PKI}let c = cluster([\"m1\"], #{{ ca: ca, cert: server }});\nlet m = c.member(\"m1\");\n\
-         let e = (); try {{ kv_get(m, \"k\") }} catch (x) {{ e = x; }}\n\
-         for v in [ca, server, c, m, e] {{\n"
-    );
-    for op in ops {
-        text.push_str(&format!(
-            "  try {{ {op} }} catch (x) {{ print(x); print(`${{x}}`); }}\n"
-        ));
+    let mut cases = Vec::new();
+    for v in ["ca", "server", "c", "m"] {
+        for op in ops {
+            cases.push(format!(
+                "{PKI}let c = cluster([\"m1\"], #{{ ca: ca, cert: server }});\nlet m = c.member(\"m1\");\nlet v = {v};\n{op};\n"
+            ));
+        }
     }
-    text.push_str("  print(`${v}`); print(type_of(v));\n}\nthrow [m, #{ c: c, e: e }];\n");
-    let (run, _dir) = run_text("types.rhai", &text, &[]);
+    let runs: Vec<common::Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .chunks(cases.len() / 4 + 1)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|text| run_text("types.rhai", text, &[]).0)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    for (text, run) in cases.iter().zip(&runs) {
+        assert_ne!(run.code, 101, "{text}\n{}", run.stderr);
+        assert!(!run.stdout.contains("::"), "{text}\n{}", run.stdout);
+        assert!(!run.stderr.contains("::"), "{text}\n{}", run.stderr);
+    }
+    // A caught rejection thrown inside other values prints as words too.
+    let text = format!(
+        "{ONE_MEMBER}let e = (); try {{ kv_get(m1, \"k\") }} catch (x) {{ e = x; }}\nthrow [m1, #{{ c: c, e: e }}];\n"
+    );
+    let (run, _dir) = run_text("thrown.rhai", &text, &[]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    assert!(!run.stdout.contains("::"), "{}", run.stdout);
     assert!(!run.stderr.contains("::"), "{}", run.stderr);
     common::assert_has(
         &run.stderr,
-        "Runtime error: [Member, #{c: Cluster, e: member m1 has not been started}]",
+        "Runtime error: [Member, #{c: Cluster, e: get k via m1 without a client certificate: rejected: no client certificate (from m1's log)}]",
     );
 }

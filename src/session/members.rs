@@ -2,16 +2,13 @@
 //! serve, health, refusals between peers, membership changes, stopping.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use tokio::net::TcpSocket;
-
 use super::{
-    valid_name, ClusterId, ClusterSpec, ClusterState, IdentitySpec, MemberId, MemberOverrides,
-    MemberSlot, MemberState, Session, Target,
+    ports, valid_name, ClusterId, ClusterSpec, ClusterState, IdentitySpec, MemberId,
+    MemberOverrides, MemberSlot, MemberState, Session, Target,
 };
 use crate::error::{Error, Result};
 use crate::etcd::args;
@@ -22,21 +19,6 @@ use crate::fault::{Fault, OpResult};
 use crate::lifecycle;
 use crate::limits;
 use crate::pki::{CertSpec, Usage};
-
-/// Picks a free loopback port and holds it: bound, so that no other run is given it, but not
-/// listening, so that a member dialing it before its owner starts is refused at once instead of
-/// hanging in a handshake nobody answers (etcd waits a second per such peer at bootstrap).
-fn reserve_port() -> Result<(u16, TcpSocket)> {
-    let socket = TcpSocket::new_v4().map_err(Error::io("failed to open a socket"))?;
-    socket
-        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .map_err(Error::io("failed to find a free port"))?;
-    let port = socket
-        .local_addr()
-        .map_err(Error::io("failed to read a port"))?
-        .port();
-    Ok((port, socket))
-}
 
 impl Session {
     /// `cluster(names, opts)`: plans members and ports; starts nothing.
@@ -106,7 +88,7 @@ impl Session {
                 match pinned {
                     Some(p) => Ok(p[i]),
                     None => {
-                        let (port, l) = reserve_port()?;
+                        let (port, l) = ports::reserve()?;
                         reserved.push(l);
                         Ok(port)
                     }
@@ -377,8 +359,8 @@ impl Session {
 
     pub(super) fn repick_ports(&mut self, id: ClusterId) -> Result<()> {
         for slot in &mut self.clusters[id.0].members {
-            let (cp, cl) = reserve_port()?;
-            let (pp, pl) = reserve_port()?;
+            let (cp, cl) = ports::reserve()?;
+            let (pp, pl) = ports::reserve()?;
             slot.client_port = cp;
             slot.peer_port = pp;
             slot.reserved = vec![cl, pl];
@@ -554,8 +536,8 @@ impl Session {
         {
             return Err(Error::Script(format!("member name `{name}` is already used")).into());
         }
-        let (client_port, client_res) = reserve_port()?;
-        let (peer_port, peer_res) = reserve_port()?;
+        let (client_port, client_res) = ports::reserve()?;
+        let (peer_port, peer_res) = ports::reserve()?;
         let host = self.cluster(id).spec.host.clone();
         let peer_url = format!("https://{host}:{peer_port}");
         let probe = IdentitySpec {
