@@ -98,7 +98,7 @@ fn row(label: &str, times: &[Duration], failures: usize, base: Option<f64>) -> f
 /// A session in this process, with a quiet transcript, and the engine bound to it.
 fn session(etcd: &Path) -> (rhai::Engine, Shared) {
     let shared = Shared::default();
-    let engine = engine::build(&shared, None);
+    let (engine, _) = engine::build(&shared, None);
     let mut s = Session::new(&RunOptions {
         etcd: Some(etcd.to_owned()),
         ..Default::default()

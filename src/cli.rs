@@ -29,6 +29,15 @@ const EXIT_CODES: &str = "Exit codes: 0 every check held; 1 a check failed; 2 ba
 script past its operation or memory budget; \
 130 interrupted (143 SIGTERM).";
 
+/// The formats of `etcdscript api`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ApiFormat {
+    Text,
+    Markdown,
+    Json,
+    Definitions,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a script: its transcript goes to stdout, the log to stderr.
@@ -63,8 +72,17 @@ pub enum Command {
         #[arg(required = true)]
         scripts: Vec<PathBuf>,
     },
-    /// Print the script API: every primitive with its signature, documentation and example.
-    Api,
+    /// Print the script API: every primitive with its signature, documentation and example,
+    /// the properties of values, and the error classes; generated from the engine itself.
+    #[command(after_help = "Examples:\n  etcdscript api\n  \
+        etcdscript api --format json | jq '.primitives[].signature'\n  \
+        etcdscript api --format definitions > etcdscript.d.rhai   # for the Rhai language server")]
+    Api {
+        /// text: the reference; markdown: README's table; json: for tools; definitions: a Rhai
+        /// definition file (.d.rhai) for editors.
+        #[arg(long, value_enum, default_value_t = ApiFormat::Text)]
+        format: ApiFormat,
+    },
     /// Report the etcd binary that `run` would use, and its version.
     Doctor {
         /// The etcd binary [default: `etcd` on PATH].
@@ -140,9 +158,16 @@ fn execute(command: Command) -> Result<()> {
                 Some(_) => Err(Error::Script("some scripts did not pass the check".into())),
             }
         }
-        Command::Api => {
-            let reference = crate::script::engine::api_reference();
-            out(reference.trim_end_matches('\n'));
+        Command::Api { format } => {
+            let catalog = crate::script::engine::catalog();
+            let classes = crate::script::engine::classes();
+            let text = match format {
+                ApiFormat::Text => catalog.text(&classes),
+                ApiFormat::Markdown => catalog.markdown(),
+                ApiFormat::Json => catalog.json(&classes),
+                ApiFormat::Definitions => catalog.definitions(),
+            };
+            out(text.trim_end_matches('\n'));
             Ok(())
         }
         Command::Doctor { etcd } => {

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::fault::Fault;
 use crate::limits;
 use crate::quote;
+use crate::script::catalog::Catalog;
 use crate::script::{engine, find_fault, Shared};
 use crate::session::{RunOptions, Session};
 
@@ -78,20 +79,21 @@ impl Source {
     }
 }
 
-/// Compiles a script; a syntax error names file:line:col.
-pub fn compile(engine: &Engine, src: &Source) -> Result<AST> {
+/// Compiles a script and checks it against the catalog of primitives; an error names
+/// file:line:col.
+pub fn compile(engine: &Engine, catalog: &Catalog, src: &Source) -> Result<AST> {
     let mut ast = engine
         .compile(&src.text)
         .map_err(|e: ParseError| Error::Script(src.locate(e.1, &e.0.to_string())))?;
     ast.set_source(src.name.as_str());
-    if let Some(call) = crate::script::check::unknown_call(engine, &ast) {
+    if let Some(call) = crate::script::check::unknown_call(engine, catalog, &ast) {
         let n = call.arity;
         let sig = format!(
             "{} with {n} argument{}",
             call.name,
             if n == 1 { "" } else { "s" }
         );
-        let mut msg = not_found(&sig);
+        let mut msg = not_found(engine, catalog, &sig);
         if let Some(near) = call.near {
             msg.push_str(&format!(" (did you mean `{near}`?)"));
         }
@@ -100,13 +102,16 @@ pub fn compile(engine: &Engine, src: &Source) -> Result<AST> {
     if let Some((msg, pos)) = crate::script::check::bad_expectation(&ast) {
         return Err(Error::Script(src.locate(pos, &msg)));
     }
+    if let Some((msg, pos)) = crate::script::check::bad_option(catalog, &ast) {
+        return Err(Error::Script(src.locate(pos, &msg)));
+    }
     Ok(ast)
 }
 
 /// Compiles scripts and checks their calls against the primitives, without starting anything.
 pub fn check(src: &Source) -> Result<()> {
-    let engine = engine::build(&Shared::default(), None);
-    compile(&engine, src)?;
+    let (engine, catalog) = engine::build(&Shared::default(), None);
+    compile(&engine, &catalog, src)?;
     Ok(())
 }
 
@@ -115,8 +120,8 @@ pub fn check(src: &Source) -> Result<()> {
 pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     let shared = Shared::default();
     let deadline = opts.deadline.unwrap_or_else(|| Instant::now() + timeout);
-    let engine = engine::build(&shared, Some(deadline));
-    let ast = compile(&engine, src)?;
+    let (engine, catalog) = engine::build(&shared, Some(deadline));
+    let ast = compile(&engine, &catalog, src)?;
     let opts = RunOptions {
         deadline: Some(deadline),
         ..opts.clone()
@@ -146,7 +151,7 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            let err = judge(src, &e, timeout);
+            let err = judge(src, &e, timeout, &engine, &catalog);
             let headline = err.to_string();
             let first = headline
                 .lines()
@@ -172,7 +177,13 @@ fn innermost(e: &EvalAltResult) -> (&EvalAltResult, Position) {
 }
 
 /// Turns a script's failure into the run's error, located in the script.
-fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
+fn judge(
+    src: &Source,
+    e: &EvalAltResult,
+    timeout: Duration,
+    engine: &Engine,
+    catalog: &Catalog,
+) -> Error {
     let (inner, pos) = innermost(e);
     if let Some(fault) = find_fault(e) {
         return match fault.as_ref() {
@@ -225,13 +236,13 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
             ),
         )),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            Error::Script(src.locate(pos, &not_found(sig)))
+            Error::Script(src.locate(pos, &not_found(engine, catalog, sig)))
         }
         // `throw value`: the value in the script's words, never a Rust type name.
         EvalAltResult::ErrorRuntime(value, _) => {
             let shown = match value.clone().into_string() {
                 Ok(text) => text,
-                Err(_) => crate::script::opts::show_value(value),
+                Err(_) => crate::script::convert::show_value(value),
             };
             Error::Script(src.locate(pos, &format!("Runtime error: {shown}")))
         }
@@ -240,14 +251,16 @@ fn judge(src: &Source, e: &EvalAltResult, timeout: Duration) -> Error {
 }
 
 /// "function not found", with the signatures that exist under that name.
-fn not_found(sig: &str) -> String {
+fn not_found(engine: &Engine, catalog: &Catalog, sig: &str) -> String {
     let name = sig.split(['(', ' ']).next().unwrap_or(sig);
-    let engine = engine::build(&Shared::default(), None);
-    let mut known: Vec<String> = engine
-        .gen_fn_signatures(false)
-        .into_iter()
-        .filter(|s| s.split('(').next() == Some(name))
-        .collect();
+    let mut known: Vec<String> = match catalog.primitive(name) {
+        Some(p) => vec![p.signature()],
+        None => engine
+            .gen_fn_signatures(false)
+            .into_iter()
+            .filter(|s| s.split('(').next() == Some(name))
+            .collect(),
+    };
     known.sort();
     known.dedup();
     if known.is_empty() {

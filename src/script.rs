@@ -11,13 +11,16 @@
 //! step and judged by it.
 
 pub mod admin;
+pub mod catalog;
 pub mod check;
 pub mod cluster;
+pub mod convert;
 pub mod engine;
 pub mod expect;
 pub mod kv;
 pub mod opts;
 pub mod pki;
+pub mod registrar;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -53,7 +53,7 @@ fn unknown_function_lists_the_signatures_that_exist() {
     common::assert_has(&run.stderr, "issue takes:");
     common::assert_has(
         &run.stderr,
-        "issue(ca: Ca, name: string, opts: map) -> Cert",
+        "issue(ca: Ca, name: string [, opts: map]) -> Cert",
     );
 }
 
@@ -210,4 +210,88 @@ fn readme_shows_the_demo_transcript_as_it_is() {
         kept.trim_end(),
         "README's demo transcript differs from the snapshot"
     );
+}
+
+#[test]
+fn api_json_lists_every_primitive_and_property_with_script_types() {
+    let run = etcdscript(&["api", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let names: Vec<&str> = v["primitives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "ca",
+        "issue",
+        "cluster",
+        "spawn_member",
+        "wait_healthy",
+        "kv_set",
+        "expect_error",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert!(v["properties"].as_array().unwrap().len() >= 16);
+    for p in v["primitives"].as_array().unwrap() {
+        assert!(!p["doc"].as_str().unwrap().is_empty(), "{p}");
+        assert!(!p["example"].as_str().unwrap().is_empty(), "{p}");
+    }
+    assert!(
+        !run.stdout.contains("::"),
+        "a Rust type name in:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn api_definitions_declare_every_arity_for_editors() {
+    let run = etcdscript(&["api", "--format", "definitions"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("module static;"), "{}", run.stdout);
+    common::assert_has(&run.stdout, "fn kv_get(target: ?, key: String) -> ?;");
+    common::assert_has(
+        &run.stdout,
+        "fn kv_get(target: ?, key: String, identity: ?) -> ?;",
+    );
+    common::assert_has(&run.stdout, "fn get names(this: Cluster) -> Array;");
+    assert!(!run.stdout.contains("::"), "{}", run.stdout);
+}
+
+/// README's API table is `etcdscript api --format markdown`, between its markers.
+#[test]
+fn readme_api_table_is_the_generated_one() {
+    let run = etcdscript(&["api", "--format", "markdown"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let (begin, end) = ("<!-- api: begin -->\n", "<!-- api: end -->");
+    let start = readme.find(begin).expect("README has no api begin marker") + begin.len();
+    let stop = readme.find(end).expect("README has no api end marker");
+    assert_eq!(
+        readme[start..stop].trim(),
+        run.stdout.trim(),
+        "README's API table differs from `etcdscript api --format markdown`; paste that in"
+    );
+}
+
+/// A literal options map is checked before anything starts: a wrong key is a script error at
+/// its own position, with the valid keys.
+#[test]
+fn a_wrong_key_in_a_literal_map_fails_check_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.rhai");
+    std::fs::write(
+        &path,
+        "let ca = ca(\"ca\");\nlet s = issue(ca, \"s\", #{ cn: \"x\", sanz: [\"a\"] });\n",
+    )
+    .unwrap();
+    let run = etcdscript(&["check", path.to_str().unwrap()]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    common::assert_has(
+        &run.stderr,
+        "issue(): unknown option `sanz` in `opts` (did you mean `sans`?)",
+    );
+    common::assert_has(&run.stderr, "keys.rhai:2:24");
 }

@@ -2,17 +2,20 @@
 //! `auth_enable`, `member_add`. RBAC calls take the identity to act as (an admin's certificate:
 //! with client certificate authentication, etcd takes the certificate's CN as the user name).
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map};
+use rhai::{EvalAltResult, Map};
 
-use super::cluster::{overrides, target};
-use super::engine::def;
-use super::kv::identity;
+use super::catalog::{opt, req, Primitive, Ty};
+use super::convert::{overrides, OVERRIDE_KEYS};
 use super::opts::Opts;
-use super::{script_err, with_session, Shared};
-use crate::session::{Access, AuthOp, ClusterId, MemberOverrides, Perm};
+use super::registrar::{Call, Registrar};
+use super::script_err;
+use crate::session::{Access, AuthOp, Perm};
+
+/// The keys of a permission.
+const PERM_KEYS: &[&str] = &["key", "prefix", "perm"];
 
 fn perm(opts: &Map) -> Result<Perm, Box<EvalAltResult>> {
-    let o = Opts::new(opts, "role_grant()", &["key", "prefix", "perm"])?;
+    let o = Opts::new(opts, "role_grant()", PERM_KEYS)?;
     let access = match o.string("perm")?.as_deref() {
         None | Some("readwrite") => Access::ReadWrite,
         Some("read") => Access::Read,
@@ -30,108 +33,97 @@ fn perm(opts: &Map) -> Result<Perm, Box<EvalAltResult>> {
     })
 }
 
-fn auth(
-    shared: &Shared,
-    t: &Dynamic,
-    op: AuthOp,
-    id: &Dynamic,
-    what: &str,
-) -> Result<(), Box<EvalAltResult>> {
-    let t = target(t, what)?;
-    let id = identity(id, what)?;
-    with_session(shared, |ss| ss.auth_op(t, op, &id))
+/// An RBAC change through argument 0 as the identity in the last argument.
+fn auth(c: &Call, op: AuthOp, as_arg: usize) -> Result<(), Box<EvalAltResult>> {
+    let t = c.target(0)?;
+    let id = c.identity(as_arg)?;
+    c.session(|ss| ss.auth_op(t, op, &id))
 }
 
-/// Registers the RBAC and membership primitives.
-pub fn register(engine: &mut Engine, shared: &Shared) {
-    let s = shared.clone();
-    def(
-        engine,
-        "user_add",
-        &["target: Member | Cluster", "name: string", "as: Cert | Map"],
-        "Adds an etcd user without a password (it authenticates by certificate CN), acting as `as`.\n\
-         ```rhai\nuser_add(m1, \"root\", root);\n```",
-        move |t: Dynamic, name: &str, id: Dynamic| auth(&s, &t, AuthOp::UserAdd(name.into()), &id, "user_add()"),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "role_add",
-        &["target: Member | Cluster", "role: string", "as: Cert | Map"],
-        "Adds a role, acting as `as`.\n\
-         ```rhai\nrole_add(m1, \"app\", root);\n```",
-        move |t: Dynamic, role: &str, id: Dynamic| {
-            auth(&s, &t, AuthOp::RoleAdd(role.into()), &id, "role_add()")
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "role_grant",
-        &["target: Member | Cluster", "role: string", "permission: map", "as: Cert | Map"],
-        "Grants a role access to a key: `#{ key, prefix, perm }` with `prefix` (default false:\n\
-         the key alone) and `perm` \"read\", \"write\" or \"readwrite\" (the default).\n\
-         ```rhai\nrole_grant(m1, \"app\", #{ key: \"app/\", prefix: true, perm: \"readwrite\" }, root);\n```",
-        move |t: Dynamic, role: &str, p: Map, id: Dynamic| {
-            let perm = perm(&p)?;
-            auth(&s, &t, AuthOp::RoleGrant { role: role.into(), perm }, &id, "role_grant()")
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "user_grant_role",
-        &[
-            "target: Member | Cluster",
-            "user: string",
-            "role: string",
-            "as: Cert | Map",
-        ],
-        "Gives a user a role, acting as `as`. etcd's \"root\" role may do everything.\n\
-         ```rhai\nuser_grant_role(m1, \"root\", \"root\", root);\n```",
-        move |t: Dynamic, user: &str, role: &str, id: Dynamic| {
-            auth(
-                &s,
-                &t,
-                AuthOp::UserGrantRole {
-                    user: user.into(),
-                    role: role.into(),
-                },
-                &id,
-                "user_grant_role()",
-            )
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "auth_enable",
-        &["target: Member | Cluster", "as: Cert | Map"],
+const TARGET: super::catalog::Param = req("target", Ty::Target);
+const AS: super::catalog::Param = req("acting_as", Ty::Identity);
+
+const USER_ADD: Primitive = Primitive {
+    name: "user_add",
+    params: &[TARGET, req("name", Ty::Str), AS],
+    returns: Ty::Unit,
+    doc:
+        "Adds an etcd user without a password (it authenticates by certificate CN), acting as `acting_as`.",
+    example: "user_add(m1, \"root\", root);",
+};
+
+const ROLE_ADD: Primitive = Primitive {
+    name: "role_add",
+    params: &[TARGET, req("role", Ty::Str), AS],
+    returns: Ty::Unit,
+    doc: "Adds a role, acting as `acting_as`.",
+    example: "role_add(m1, \"app\", root);",
+};
+
+const ROLE_GRANT: Primitive = Primitive {
+    name: "role_grant",
+    params: &[
+        TARGET,
+        req("role", Ty::Str),
+        req("permission", Ty::Options(PERM_KEYS)),
+        AS,
+    ],
+    returns: Ty::Unit,
+    doc: "Grants a role access to a key: `#{ key, prefix, perm }` with `prefix` (default false:\n\
+          the key alone) and `perm` \"read\", \"write\" or \"readwrite\" (the default).",
+    example:
+        "role_grant(m1, \"app\", #{ key: \"app/\", prefix: true, perm: \"readwrite\" }, root);",
+};
+
+const USER_GRANT_ROLE: Primitive = Primitive {
+    name: "user_grant_role",
+    params: &[TARGET, req("user", Ty::Str), req("role", Ty::Str), AS],
+    returns: Ty::Unit,
+    doc: "Gives a user a role, acting as `acting_as`. etcd's \"root\" role may do everything.",
+    example: "user_grant_role(m1, \"root\", \"root\", root);",
+};
+
+const AUTH_ENABLE: Primitive = Primitive {
+    name: "auth_enable",
+    params: &[TARGET, AS],
+    returns: Ty::Unit,
+    doc:
         "Turns RBAC on (etcd requires a user \"root\" with the role \"root\" first). From then on\n\
-         a client certificate's CN is its user name.\n\
-         ```rhai\nauth_enable(m1, root);\n```",
-        move |t: Dynamic, id: Dynamic| auth(&s, &t, AuthOp::AuthEnable, &id, "auth_enable()"),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "member_add",
-        &["cluster: Cluster", "name: string", "Member"],
-        "Adds a member to a running cluster (etcd's `member add`, through its first running member)\n\
-         and starts it with `--initial-cluster-state existing`; returns once it serves its peer port.\n\
-         ```rhai\nlet m4 = member_add(c, \"infra4\");\nwait_healthy(m4);\n```",
-        move |c: ClusterId, name: &str| with_session(&s, |ss| ss.member_add(c, name, &MemberOverrides::default())),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "member_add",
-        &["cluster: Cluster", "name: string", "overrides: map", "Member"],
-        "Adds and starts a member with overrides (`cert`, `ca`, `args`), as `spawn_member` takes.\n\
-         ```rhai\nlet rogue = member_add(c, \"rogue\", #{ cert: rogue_cert, ca: rogue_ca });\n```",
-        move |c: ClusterId, name: &str, opts: Map| {
-            let over = overrides(&opts)?;
-            with_session(&s, |ss| ss.member_add(c, name, &over))
-        },
-    );
+          a client certificate's CN is its user name.",
+    example: "auth_enable(m1, root);",
+};
+
+const MEMBER_ADD: Primitive = Primitive {
+    name: "member_add",
+    params: &[
+        req("cluster", Ty::Cluster),
+        req("name", Ty::Str),
+        opt("overrides", Ty::Options(OVERRIDE_KEYS)),
+    ],
+    returns: Ty::Member,
+    doc: "Adds a member to a running cluster (etcd's `member add`, through its first running member)\n\
+          and starts it with `--initial-cluster-state existing`; returns once it serves its peer\n\
+          port. Overrides as `spawn_member` takes: `cert`, `ca`, `args`.",
+    example: "let m4 = member_add(c, \"infra4\");\nwait_healthy(m4);\n\
+              expect_error(|| member_add(c, \"rogue\", #{ cert: rogue_cert }), \"start failed\");",
+};
+
+/// Registers the RBAC and membership primitives.
+pub fn register(r: &mut Registrar) {
+    r.primitive(USER_ADD, |c| auth(c, AuthOp::UserAdd(c.string(1)?), 2));
+    r.primitive(ROLE_ADD, |c| auth(c, AuthOp::RoleAdd(c.string(1)?), 2));
+    r.primitive(ROLE_GRANT, |c| {
+        let (role, perm) = (c.string(1)?, perm(&c.map(2)?)?);
+        auth(c, AuthOp::RoleGrant { role, perm }, 3)
+    });
+    r.primitive(USER_GRANT_ROLE, |c| {
+        let (user, role) = (c.string(1)?, c.string(2)?);
+        auth(c, AuthOp::UserGrantRole { user, role }, 3)
+    });
+    r.primitive(AUTH_ENABLE, |c| auth(c, AuthOp::AuthEnable, 1));
+    r.primitive(MEMBER_ADD, |c| {
+        let (cluster, name) = (c.cluster(0)?, c.string(1)?);
+        let over = overrides(&c.options(2)?, "member_add()")?;
+        c.session(|ss| ss.member_add(cluster, &name, &over))
+    });
 }

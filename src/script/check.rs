@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
+use super::catalog::Catalog;
+
 /// Functions the Rhai language provides itself, outside any package: name and arities.
 const LANGUAGE: &[(&str, &[usize])] = &[
     ("print", &[1]),
@@ -19,13 +21,22 @@ const LANGUAGE: &[(&str, &[usize])] = &[
     ("is_shared", &[1]),
 ];
 
-/// Name and argument count of every function the engine knows, from its own signatures.
-fn known(engine: &Engine, ast: &AST) -> HashMap<String, HashSet<usize>> {
+/// Name and argument count of every function a script may call: the primitives from the
+/// catalog, the rest from the engine's own signatures, and the script's own functions.
+fn known(engine: &Engine, catalog: &Catalog, ast: &AST) -> HashMap<String, HashSet<usize>> {
     let mut map: HashMap<String, HashSet<usize>> = HashMap::new();
+    for p in &catalog.primitives {
+        map.entry(p.name.to_owned())
+            .or_default()
+            .extend(p.arities());
+    }
     for sig in engine.gen_fn_signatures(true) {
         let Some((name, rest)) = sig.split_once('(') else {
             continue;
         };
+        if catalog.primitive(name).is_some() {
+            continue;
+        }
         let params = rest.split(')').next().unwrap_or("");
         let arity = if params.trim().is_empty() {
             0
@@ -57,8 +68,8 @@ pub struct UnknownCall {
 }
 
 /// The first call to a function that does not exist with that many arguments.
-pub fn unknown_call(engine: &Engine, ast: &AST) -> Option<UnknownCall> {
-    let known = known(engine, ast);
+pub fn unknown_call(engine: &Engine, catalog: &Catalog, ast: &AST) -> Option<UnknownCall> {
+    let known = known(engine, catalog, ast);
     // A variable may hold a closure and be called like a function: never flag those.
     let mut variables = HashSet::new();
     ast.walk(&mut |path: &[ASTNode]| {
@@ -130,6 +141,69 @@ pub fn bad_expectation(ast: &AST) -> Option<(String, Position)> {
             let at = call.args[1].start_position();
             found = Some((msg, if at.is_none() { pos } else { at }));
             return false;
+        }
+        true
+    });
+    found
+}
+
+/// The first literal options map whose key the primitive does not know: the message, with the
+/// valid keys and the likely one, and where. A map built at run time is checked when the call
+/// runs.
+pub fn bad_option(catalog: &Catalog, ast: &AST) -> Option<(String, Position)> {
+    let mut found = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let (call, receiver) = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(x, _))) | Some(ASTNode::Stmt(Stmt::FnCall(x, _))) => {
+                (x, 0)
+            }
+            Some(ASTNode::Expr(Expr::MethodCall(x, _))) => (x, 1),
+            _ => return true,
+        };
+        let Some(p) = catalog.primitive(call.name.as_str()) else {
+            return true;
+        };
+        for (i, arg) in call.args.iter().enumerate() {
+            let Some(keys) = p.params.get(i + receiver).and_then(|q| q.ty.keys()) else {
+                continue;
+            };
+            // A map of constants is folded into one value; a map with expressions keeps its keys
+            // and their positions.
+            let given: Vec<(String, Position)> = match arg {
+                Expr::Map(m, _) => {
+                    m.0.iter()
+                        .map(|(k, _)| (k.name.to_string(), k.pos))
+                        .collect()
+                }
+                _ => match arg
+                    .get_literal_value(None)
+                    .and_then(|v| v.try_cast::<rhai::Map>())
+                {
+                    Some(m) => m
+                        .keys()
+                        .map(|k| (k.to_string(), arg.start_position()))
+                        .collect(),
+                    None => continue,
+                },
+            };
+            for (key, pos) in given {
+                if keys.contains(&key.as_str()) {
+                    continue;
+                }
+                let near = super::opts::closest(&key, keys)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                let param = p.params[i + receiver].name;
+                found = Some((
+                    format!(
+                        "{}(): unknown option `{key}` in `{param}`{near}; valid options are: {}",
+                        p.name,
+                        keys.join(", ")
+                    ),
+                    pos,
+                ));
+                return false;
+            }
         }
         true
     });

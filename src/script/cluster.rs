@@ -1,52 +1,39 @@
-//! Cluster primitives: `cluster`, `spawn_member`, `wait_healthy`, `stop_member`, `kill_member`,
-//! and the getters of `Cluster` and `Member`.
+//! Cluster primitives: `cluster`, `spawn_member`, `wait_healthy`, `peer_refusal`, `stop_member`,
+//! `kill_member`, `member`, and the properties of `Cluster` and `Member`.
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Array, Dynamic, EvalAltResult, Map};
 
-use super::engine::def;
+use super::catalog::{opt, req, Primitive, Property, Ty};
+use super::convert::{etcd_args, overrides, type_label, OVERRIDE_KEYS};
 use super::opts::Opts;
+use super::registrar::Registrar;
 use super::{script_err, with_session, Shared};
-use crate::session::{ClusterId, ClusterSpec, MemberId, MemberOverrides, Target};
+use crate::session::{ClusterId, ClusterSpec, MemberId};
 
-/// The target of an operation: a `Member` or a `Cluster`.
-pub fn target(d: &Dynamic, what: &str) -> Result<Target, Box<EvalAltResult>> {
-    if let Some(m) = d.clone().try_cast::<MemberId>() {
-        Ok(Target::Member(m))
-    } else if let Some(c) = d.clone().try_cast::<ClusterId>() {
-        Ok(Target::Cluster(c))
-    } else {
-        Err(script_err(format!(
-            "{what}: the target must be a Member or a Cluster, got {}",
-            super::opts::type_label(d)
-        )))
-    }
-}
+/// The options of `cluster`.
+const CLUSTER_KEYS: &[&str] = &[
+    "ca",
+    "cert",
+    "client_cert_auth",
+    "peer_cert_auth",
+    "token",
+    "host",
+    "client_ports",
+    "peer_ports",
+    "heartbeat_ms",
+    "election_ms",
+    "args",
+    "client_crl",
+    "peer_crl",
+    "health_timeout_ms",
+];
 
 fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResult>> {
-    let o = Opts::new(
-        opts,
-        "cluster()",
-        &[
-            "ca",
-            "cert",
-            "client_cert_auth",
-            "peer_cert_auth",
-            "token",
-            "host",
-            "client_ports",
-            "peer_ports",
-            "heartbeat_ms",
-            "election_ms",
-            "args",
-            "client_crl",
-            "peer_crl",
-            "health_timeout_ms",
-        ],
-    )?;
+    let o = Opts::new(opts, "cluster()", CLUSTER_KEYS)?;
     let names = names
         .into_iter()
         .map(|n| {
-            let label = super::opts::type_label(&n);
+            let label = type_label(&n);
             n.into_string().map_err(|_| {
                 script_err(format!(
                     "cluster(): member names must be strings, got {label}"
@@ -89,194 +76,208 @@ pub const MAX_HEARTBEAT_MS: u64 = 10_000;
 /// The longest election timeout a script may ask for (etcd refuses more than 50 s).
 pub const MAX_ELECTION_MS: u64 = 50_000;
 
-/// The `args` option: extra etcd flags, none of which may name a path (see
-/// [`crate::etcd::flags`]).
-fn etcd_args(o: &Opts, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
-    let args = o.strings("args")?.unwrap_or_default();
-    crate::etcd::flags::check(&args).map_err(|why| script_err(format!("{what}: args: {why}")))?;
-    Ok(args)
-}
+const CLUSTER: Primitive = Primitive {
+    name: "cluster",
+    params: &[req("names", Ty::Array), req("opts", Ty::Options(CLUSTER_KEYS))],
+    returns: Ty::Cluster,
+    doc: "Plans a cluster: member names, free ports (unless given), URLs, the token, and the TLS\n\
+          every member gets. Starts nothing. Options: `ca` and `cert` (required: the trusted CA and\n\
+          the certificate members serve and dial peers with), `client_cert_auth` (default true;\n\
+          false gives etcd no client CA at all) and `peer_cert_auth` (default true), `token`\n\
+          (default \"etcd-cluster\"), `host` (the name in URLs and expected in the server\n\
+          certificate, default \"localhost\"), `client_ports` and `peer_ports` (pin ports, one per\n\
+          member), `heartbeat_ms` (25) and `election_ms` (250), `client_crl` and `peer_crl` (give\n\
+          members the CA's CRL), `args` (extra etcd flags; none that names a file or directory),\n\
+          `health_timeout_ms` (how long `wait_healthy` waits, default 15000).",
+    example: "let c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });",
+};
 
-/// What `spawn_member` and `member_add` may change for one member.
-pub fn overrides(opts: &Map) -> Result<MemberOverrides, Box<EvalAltResult>> {
-    let o = Opts::new(opts, "spawn_member()", &["cert", "ca", "args"])?;
-    Ok(MemberOverrides {
-        cert: o.cert("cert")?,
-        ca: o.ca("ca")?,
-        args: etcd_args(&o, "spawn_member()")?,
-    })
-}
+const SPAWN_MEMBER: Primitive = Primitive {
+    name: "spawn_member",
+    params: &[
+        req("cluster", Ty::Cluster),
+        req("name", Ty::Str),
+        opt("overrides", Ty::Options(OVERRIDE_KEYS)),
+    ],
+    returns: Ty::Member,
+    doc: "Starts one planned member as a real etcd process and returns once it serves its peer\n\
+          port. A member that exits first fails with the class \"start failed\", quoting its log\n\
+          (exit 4 unless an `expect_error` expects it); one that stays silent fails the run.\n\
+          Overrides for this member alone: `cert` (its serving and peer certificate), `ca` (the\n\
+          CA it trusts), `args` (extra etcd flags). This is how a rogue member is made.",
+    example: "for name in c.names { spawn_member(c, name); }\n\
+              spawn_member(c, \"infra3\", #{ cert: rogue_cert, ca: rogue_ca });",
+};
 
-/// Registers the cluster primitives.
-pub fn register(engine: &mut Engine, shared: &Shared) {
-    engine.register_type_with_name::<ClusterId>("Cluster");
-    engine.register_type_with_name::<MemberId>("Member");
+const WAIT_HEALTHY: Primitive = Primitive {
+    name: "wait_healthy",
+    params: &[req("target", Ty::Target), opt("identity", Ty::Identity)],
+    returns: Ty::Unit,
+    doc: "Waits until every running member of the target answers a linearizable read (so the\n\
+          cluster has a leader and a quorum), probing as `identity` if given (see `kv_set`).\n\
+          Bounded (15 s, or `health_timeout_ms`). It fails sooner, with the refusal's class, only\n\
+          when refusals between a waited-for member and its peers leave that member no quorum,\n\
+          or once the cluster has had 20 election timeouts (at least 5 s) and such a refusal is\n\
+          still in the way.",
+    example: "wait_healthy(c);\nwait_healthy(m1, allowed_client);",
+};
 
-    let s = shared.clone();
-    def(
-        engine,
-        "cluster",
-        &["names: array", "opts: map", "Cluster"],
-        "Plans a cluster: member names, free ports (unless given), URLs, the token, and the TLS\n\
-         every member gets. Starts nothing. Options: `ca` and `cert` (required: the trusted CA and\n\
-         the certificate members serve and dial peers with), `client_cert_auth` and\n\
-         `peer_cert_auth` (default true), `token` (default \"etcd-cluster\"), `host` (the name in\n\
-         URLs and expected in the server certificate, default \"localhost\"), `client_ports` and\n\
-         `peer_ports` (pin ports, one per member), `heartbeat_ms` (25) and `election_ms` (250),\n\
-         `client_crl` and `peer_crl` (give members the CA's CRL), `args` (extra etcd flags),\n\
-         `health_timeout_ms` (how long `wait_healthy` waits, default 15000).\n\
-         ```rhai\nlet c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });\n```",
-        move |names: Array, opts: Map| {
-            let spec = cluster_spec(names, &opts)?;
-            with_session(&s, |ss| Ok(ss.plan_cluster(spec)?))
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "spawn_member",
-        &["cluster: Cluster", "name: string", "Member"],
-        "Starts one planned member as a real etcd process and returns once it serves its peer\n\
-         port. A member that exits first fails with the class \"start failed\", quoting its log\n\
-         (exit 4 unless an `expect_error` expects it); one that stays silent fails the run.\n\
-         ```rhai\nfor name in c.names { spawn_member(c, name); }\n```",
-        move |c: ClusterId, name: &str| {
-            with_session(&s, |ss| {
-                let m = ss.member(c, name)?;
-                ss.spawn_member(m, &MemberOverrides::default())?;
-                Ok(m)
-            })
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "spawn_member",
-        &["cluster: Cluster", "name: string", "overrides: map", "Member"],
-        "Starts one member with overrides for it alone: `cert` (its serving and peer certificate),\n\
-         `ca` (the CA it trusts), `args` (extra etcd flags). This is how a rogue member is made.\n\
-         ```rhai\nspawn_member(c, \"infra3\", #{ cert: rogue_cert, ca: rogue_ca });\n```",
-        move |c: ClusterId, name: &str, opts: Map| {
-            let over = overrides(&opts)?;
-            with_session(&s, |ss| {
-                let m = ss.member(c, name)?;
-                ss.spawn_member(m, &over)?;
-                Ok(m)
-            })
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "wait_healthy",
-        &["target: Member | Cluster"],
-        "Waits until every running member of the target answers a linearizable read (so the\n\
-         cluster has a leader and a quorum). Bounded (15 s, or `health_timeout_ms`). It fails\n\
-         sooner, with the refusal's class, only when refusals between a waited-for member and\n\
-         its peers leave that member no quorum, or once the cluster has had 20 election\n\
-         timeouts (at least 5 s) and such a refusal is still in the way.\n\
-         ```rhai\nwait_healthy(c);\n```",
-        move |t: Dynamic| {
-            let t = target(&t, "wait_healthy()")?;
-            with_session(&s, |ss| ss.wait_healthy(t, None))
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "wait_healthy",
-        &["target: Member | Cluster", "identity: Cert | Map"],
-        "Waits as `wait_healthy(target)`, probing as `identity` (see `kv_set`): for clusters that\n\
-         admit only some client certificates, such as with `--client-cert-allowed-hostname`.\n\
-         ```rhai\nwait_healthy(c, allowed_client);\n```",
-        move |t: Dynamic, id: Dynamic| {
-            let t = target(&t, "wait_healthy()")?;
-            let id = super::kv::identity(&id, "wait_healthy()")?;
-            with_session(&s, |ss| ss.wait_healthy(t, Some(&id)))
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "peer_refusal",
-        &["member: Member"],
+const PEER_REFUSAL: Primitive = Primitive {
+    name: "peer_refusal",
+    params: &[req("member", Ty::Member)],
+    returns: Ty::Unit,
+    doc:
         "Fails with the first peer connection a member refused since a member of its cluster last\n\
-         started (a newcomer's, typically): a peer's client certificate it refused, or a peer's\n\
-         server certificate it refused while dialing, attributed from its log; waits up to 3 s\n\
-         for one and succeeds if none came. Refused clients never count. For `expect_error`: it\n\
-         shows which member turned the intruder away, and why.\n\
-         ```rhai\nexpect_error(|| peer_refusal(c.member(\"infra1\")), \"revoked\");\n```",
-        move |m: MemberId| with_session(&s, |ss| ss.peer_refusal(m)),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "stop_member",
-        &["member: Member"],
-        "Stops a member gracefully: SIGTERM, then SIGKILL if it has not exited within 5 s.\n\
-         ```rhai\nstop_member(c.member(\"infra3\"));\n```",
-        move |m: MemberId| with_session(&s, |ss| Ok(ss.stop_member(m)?)),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "kill_member",
-        &["member: Member"],
-        "Kills a member at once (SIGKILL), as a crash would.\n\
-         ```rhai\nkill_member(c.member(\"infra1\"));\n```",
-        move |m: MemberId| with_session(&s, |ss| Ok(ss.kill_member(m)?)),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "member",
-        &["cluster: Cluster", "name: string", "Member"],
-        "A planned member by name (also as a method: `c.member(\"infra1\")`).\n\
-         ```rhai\nlet m1 = c.member(\"infra1\");\n```",
-        move |c: ClusterId, name: &str| with_session(&s, |ss| Ok(ss.member(c, name)?)),
-    );
+          started (a newcomer's, typically): a peer's client certificate it refused, or a peer's\n\
+          server certificate it refused while dialing, attributed from its log; waits up to 3 s\n\
+          for one and succeeds if none came. Refused clients never count. For `expect_error`: it\n\
+          shows which member turned the intruder away, and why.",
+    example: "expect_error(|| peer_refusal(c.member(\"infra1\")), \"revoked\");",
+};
 
+const STOP_MEMBER: Primitive = Primitive {
+    name: "stop_member",
+    params: &[req("member", Ty::Member)],
+    returns: Ty::Unit,
+    doc:
+        "Stops a member gracefully: SIGTERM, then SIGKILL if it has not exited within 5 s (or at\n\
+          the run's `--timeout`). Calls through it are then refused (`unavailable`).",
+    example: "stop_member(c.member(\"infra3\"));",
+};
+
+const KILL_MEMBER: Primitive = Primitive {
+    name: "kill_member",
+    params: &[req("member", Ty::Member)],
+    returns: Ty::Unit,
+    doc: "Kills a member at once (SIGKILL), as a crash would.",
+    example: "kill_member(c.member(\"infra1\"));",
+};
+
+const MEMBER: Primitive = Primitive {
+    name: "member",
+    params: &[req("cluster", Ty::Cluster), req("name", Ty::Str)],
+    returns: Ty::Member,
+    doc: "A planned member by name (also as a method: `c.member(\"infra1\")`).",
+    example: "let m1 = c.member(\"infra1\");",
+};
+
+/// Registers the cluster primitives and the properties of `Cluster` and `Member`.
+pub fn register(r: &mut Registrar) {
+    r.engine().register_type_with_name::<ClusterId>("Cluster");
+    r.engine().register_type_with_name::<MemberId>("Member");
     // `print(c)` and `${m}` show the names the script chose.
-    let s = shared.clone();
-    engine.register_fn("to_string", move |c: &mut ClusterId| {
-        let name = s.with_session_opt(|ss| ss.cluster_name(*c));
-        format!("Cluster({})", name.unwrap_or_default())
+    let s = r.shared().clone();
+    r.engine()
+        .register_fn("to_string", move |c: &mut ClusterId| {
+            let name = s.with_session_opt(|ss| ss.cluster_name(*c));
+            format!("Cluster({})", name.unwrap_or_default())
+        });
+    let s = r.shared().clone();
+    r.engine()
+        .register_fn("to_string", move |m: &mut MemberId| {
+            let name = s.with_session_opt(|ss| ss.member_name(*m));
+            format!("Member({})", name.unwrap_or_default())
+        });
+
+    r.primitive(CLUSTER, |c| {
+        let spec = cluster_spec(c.array(0)?, &c.map(1)?)?;
+        c.session(|ss| Ok(ss.plan_cluster(spec)?))
     });
-    let s = shared.clone();
-    engine.register_fn("to_string", move |m: &mut MemberId| {
-        let name = s.with_session_opt(|ss| ss.member_name(*m));
-        format!("Member({})", name.unwrap_or_default())
-    });
-    let s = shared.clone();
-    engine.register_get("names", move |c: &mut ClusterId| {
-        with_session(&s, |ss| {
-            Ok(ss
-                .members(*c)
-                .into_iter()
-                .map(|m| Dynamic::from(ss.member_name(m)))
-                .collect::<Array>())
+    r.primitive(SPAWN_MEMBER, |c| {
+        let (cluster, name) = (c.cluster(0)?, c.string(1)?);
+        let over = overrides(&c.options(2)?, "spawn_member()")?;
+        c.session(|ss| {
+            let m = ss.member(cluster, &name)?;
+            ss.spawn_member(m, &over)?;
+            Ok(m)
         })
     });
-    let s = shared.clone();
-    engine.register_get("members", move |c: &mut ClusterId| {
-        with_session(&s, |ss| {
-            Ok(ss
-                .members(*c)
-                .into_iter()
-                .map(Dynamic::from)
-                .collect::<Array>())
-        })
+    r.primitive(WAIT_HEALTHY, |c| {
+        let t = c.target(0)?;
+        let probe = match c.get(1) {
+            Some(_) => Some(c.identity(1)?),
+            None => None,
+        };
+        c.session(|ss| ss.wait_healthy(t, probe.as_ref()))
     });
-    let s = shared.clone();
-    engine.register_get("name", move |c: &mut ClusterId| {
-        with_session(&s, |ss| Ok(ss.cluster_name(*c)))
+    r.primitive(PEER_REFUSAL, |c| {
+        let m = c.member(0)?;
+        c.session(|ss| ss.peer_refusal(m))
     });
-    let s = shared.clone();
-    engine.register_get("name", move |m: &mut MemberId| {
-        with_session(&s, |ss| Ok(ss.member_name(*m)))
+    r.primitive(STOP_MEMBER, |c| {
+        let m = c.member(0)?;
+        c.session(|ss| Ok(ss.stop_member(m)?))
     });
-    let s = shared.clone();
-    engine.register_get("client_url", move |m: &mut MemberId| {
-        with_session(&s, |ss| Ok(ss.client_url(*m)))
+    r.primitive(KILL_MEMBER, |c| {
+        let m = c.member(0)?;
+        c.session(|ss| Ok(ss.kill_member(m)?))
     });
+    r.primitive(MEMBER, |c| {
+        let (cluster, name) = (c.cluster(0)?, c.string(1)?);
+        c.session(|ss| Ok(ss.member(cluster, &name)?))
+    });
+
+    let prop = |of, name, returns, doc| Property {
+        of,
+        name,
+        returns,
+        doc,
+    };
+    r.property(
+        prop(
+            Ty::Cluster,
+            "names",
+            Ty::Array,
+            "the member names, in plan order",
+        ),
+        |s, c: &ClusterId| {
+            session(s, |ss| {
+                ss.members(*c)
+                    .into_iter()
+                    .map(|m| Dynamic::from(ss.member_name(m)))
+                    .collect::<Array>()
+            })
+        },
+    );
+    r.property(
+        prop(
+            Ty::Cluster,
+            "members",
+            Ty::Array,
+            "the members, in plan order",
+        ),
+        |s, c: &ClusterId| {
+            session(s, |ss| {
+                ss.members(*c)
+                    .into_iter()
+                    .map(Dynamic::from)
+                    .collect::<Array>()
+            })
+        },
+    );
+    r.property(
+        prop(Ty::Cluster, "name", Ty::Str, "the cluster's token"),
+        |s, c: &ClusterId| session(s, |ss| ss.cluster_name(*c)),
+    );
+    r.property(
+        prop(Ty::Member, "name", Ty::Str, "the member's name"),
+        |s, m: &MemberId| session(s, |ss| ss.member_name(*m)),
+    );
+    r.property(
+        prop(
+            Ty::Member,
+            "client_url",
+            Ty::Str,
+            "its client URL (ports are the runtime's: keep it out of the transcript)",
+        ),
+        |s, m: &MemberId| session(s, |ss| ss.client_url(*m)),
+    );
+}
+
+/// A property read from the session.
+fn session<T>(
+    s: &Shared,
+    f: impl FnOnce(&crate::session::Session) -> T,
+) -> Result<T, Box<EvalAltResult>> {
+    with_session(s, |ss| Ok(f(ss)))
 }

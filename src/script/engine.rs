@@ -1,11 +1,14 @@
 //! The single engine factory: the binary, `check`, `api` and the tests all get their engine here,
-//! so the reference `etcdscript api` prints cannot drift from what scripts can call.
+//! and with it the catalog of what it registered, so the reference `etcdscript api` prints, the
+//! static checks and README's table cannot drift from what scripts can call.
 
 use std::time::Instant;
 
 use rhai::module_resolvers::DummyModuleResolver;
-use rhai::{Dynamic, Engine, FuncRegistration, RhaiNativeFunc, Variant};
+use rhai::{Dynamic, Engine};
 
+use super::catalog::Catalog;
+use super::registrar::Registrar;
 use super::{admin, cluster, expect, kv, pki, Shared};
 
 /// Most operations a script may perform (a Rhai operation is roughly one expression step).
@@ -38,30 +41,9 @@ pub fn test_hook(name: &str) -> bool {
     std::env::var(TEST_HOOKS).is_ok_and(|v| v.split(',').any(|h| h.trim() == name))
 }
 
-/// Registers one documented primitive. `params` are "name: Type" strings, the last being the
-/// return type if there is one; `doc` is Markdown with a ```` ```rhai ```` example.
-pub fn def<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool, FUNC>(
-    engine: &mut Engine,
-    name: &str,
-    params: &[&str],
-    doc: &str,
-    func: FUNC,
-) where
-    FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
-{
-    let comment = doc
-        .lines()
-        .map(|l| format!("/// {l}").trim_end().to_owned())
-        .collect::<Vec<_>>()
-        .join("\n");
-    FuncRegistration::new(name)
-        .with_params_info(params)
-        .with_comments([comment])
-        .register_into_engine(engine, func);
-}
-
-/// Builds the engine. With a `deadline`, the script is stopped when it passes it.
-pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
+/// Builds the engine and the catalog of what it registered. With a `deadline`, the script is
+/// stopped when it passes it.
+pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
     let mut engine = Engine::new();
     engine
         .set_max_operations(MAX_OPERATIONS)
@@ -93,93 +75,32 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> Engine {
     engine.on_debug(|text, source, pos| {
         tracing::info!(source = source.unwrap_or(""), %pos, "debug: {text}");
     });
-    pki::register(&mut engine, shared);
-    cluster::register(&mut engine, shared);
-    admin::register(&mut engine, shared);
-    kv::register(&mut engine, shared);
-    expect::register(&mut engine, shared);
     super::register_error_type(&mut engine);
+    let mut r = Registrar::new(&mut engine, shared);
+    pki::register(&mut r);
+    cluster::register(&mut r);
+    admin::register(&mut r);
+    kv::register(&mut r);
+    expect::register(&mut r);
+    let catalog = r.finish();
     if test_hook("panic") {
         // Lets the lifecycle tests make etcdscript itself fail; never documented, never listed.
         engine.register_fn("panic_for_tests", || -> () {
             panic!("panic_for_tests() was called")
         });
     }
-    engine
+    (engine, catalog)
 }
 
-/// The reference of every primitive, generated from the engine's own metadata.
-pub fn api_reference() -> String {
-    let engine = build(&Shared::default(), None);
-    let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
-    let mut out = String::new();
-    let mut getters = Vec::new();
-    let empty = Vec::new();
-    let mut functions: Vec<&serde_json::Value> = v
-        .get("functions")
-        .and_then(|f| f.as_array())
-        .unwrap_or(&empty)
+/// The catalog of every primitive and property, from an engine built for the purpose.
+pub fn catalog() -> Catalog {
+    build(&Shared::default(), None).1
+}
+
+/// The error classes, as the reference lists them.
+pub fn classes() -> Vec<(&'static str, &'static str)> {
+    crate::etcd::reject::Class::ALL
         .iter()
-        .collect();
-    functions.sort_by_key(|f| {
-        f.get("signature")
-            .and_then(|s| s.as_str())
-            .unwrap_or("")
-            .to_owned()
-    });
-    for f in functions {
-        let signature = f.get("signature").and_then(|s| s.as_str()).unwrap_or("");
-        let name = f.get("name").and_then(|s| s.as_str()).unwrap_or("");
-        if let Some(prop) = name.strip_prefix("get$") {
-            let this = signature
-                .split(['(', ')'])
-                .nth(1)
-                .unwrap_or("")
-                .split(": ")
-                .last()
-                .unwrap_or("");
-            let ret = signature
-                .rsplit("-> ")
-                .next()
-                .filter(|_| signature.contains("->"))
-                .unwrap_or("?");
-            getters.push(format!(
-                "{}.{prop} -> {ret}",
-                this.trim_start_matches('&').trim_start_matches("mut ")
-            ));
-            continue;
-        }
-        if name == "to_string" {
-            continue;
-        }
-        let docs: Vec<&str> = f
-            .get("docComments")
-            .and_then(|d| d.as_array())
-            .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
-            .unwrap_or_default();
-        if docs.is_empty() {
-            continue;
-        }
-        out.push_str(&format!("## {signature}\n\n"));
-        for block in docs {
-            for line in block.lines() {
-                let line = line.strip_prefix("///").unwrap_or(line);
-                out.push_str(line.strip_prefix(' ').unwrap_or(line));
-                out.push('\n');
-            }
-        }
-        out.push('\n');
-    }
-    getters.sort();
-    getters.dedup();
-    out.push_str("## Properties\n\n");
-    for g in getters {
-        out.push_str(&format!("- `{g}`\n"));
-    }
-    out.push_str("\n## Error classes\n\n");
-    for (class, meaning) in crate::etcd::reject::Class::ALL {
-        out.push_str(&format!("- `{}`: {meaning}\n", class.name()));
-    }
-    out
+        .map(|(c, meaning)| (c.name(), *meaning))
+        .collect()
 }

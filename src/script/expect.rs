@@ -1,11 +1,12 @@
 //! Checks: `expect_error`, `assert_eq`, `assert`. A failed check ends the run: it is raised as
 //! an error no `try`/`catch` can swallow, and recorded so that a script cannot go on past it.
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext};
+use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext};
 
-use super::engine::def;
+use super::catalog::{req, Primitive, Ty};
 use super::opts::{closest, Opts};
-use super::{find_fault, last_op, raise, script_err, with_session, Shared};
+use super::registrar::{Call, Registrar};
+use super::{find_fault, last_op, raise, script_err, Shared};
 use crate::error::Error;
 use crate::etcd::reject::{Class, Rejection};
 use crate::fault::Fault;
@@ -124,118 +125,141 @@ fn check_failed(shared: &Shared, ctx: &NativeCallContext, msg: String) -> Box<Ev
     )
 }
 
+const EXPECT_ERROR: Primitive = Primitive {
+    name: "expect_error",
+    params: &[req("operation", Ty::Closure), req("expected", Ty::Expected)],
+    returns: Ty::Unit,
+    doc: "Runs `operation` (a closure); passes only if the last operation it performs is rejected\n\
+          with the expected class. `expected` is a class name (see \"Error classes\"), an array of\n\
+          them (any one will do), or `#{ class, detail }` where `detail` is words the raw message\n\
+          must contain. Fails the run if the operation succeeds or is rejected with another class.\n\
+          Errors that are not rejections (a failed check, a script mistake, a member that would not\n\
+          start) are never caught, and a rejection caught earlier and thrown again does not count.",
+    example: "expect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");\n\
+              expect_error(|| kv_get(m1, \"k\", old), [\"expired\", \"not yet valid\"]);",
+};
+
+const ASSERT_EQ: Primitive = Primitive {
+    name: "assert_eq",
+    params: &[req("actual", Ty::Any), req("expected", Ty::Any)],
+    returns: Ty::Unit,
+    doc: "Checks that two values are equal (same type, same value).",
+    example: "assert_eq(kv_get(m2, \"hello\", client), \"world\");",
+};
+
+const ASSERT: Primitive = Primitive {
+    name: "assert",
+    params: &[req("condition", Ty::Bool), req("what", Ty::Str)],
+    returns: Ty::Unit,
+    doc: "Checks that `condition` holds; `what` says what was checked.",
+    example: "assert(kv_get(c, \"missing\") == (), \"the key is gone\");",
+};
+
+/// `expect_error(operation, expected)`.
+fn expect_error(c: &Call) -> Result<(), Box<EvalAltResult>> {
+    let (op, expected) = (c.closure(0)?, c.get(1).cloned().unwrap_or_default());
+    let want = Expectation::parse(&expected).map_err(script_err)?;
+    let shown = want.describe();
+    let s = c.shared;
+    let called = std::time::Instant::now();
+    let before = last_op(s);
+    let e = match op.call_within_context::<Dynamic>(&c.ctx, ()) {
+        Ok(_) => {
+            return Err(check_failed(
+                s,
+                &c.ctx,
+                format!(
+                    "expect_error({shown}): the operation succeeded, but it had to be rejected"
+                ),
+            ))
+        }
+        Err(e) => e,
+    };
+    let Some(fault) = find_fault(&e) else {
+        return Err(e);
+    };
+    let Fault::Rejected { op, rejection, seq } = fault.as_ref() else {
+        return Err(e);
+    };
+    // Only the refusal of the closure's own last operation counts.
+    if *seq <= before || *seq != last_op(s) {
+        return Err(check_failed(
+            s,
+            &c.ctx,
+            format!(
+            "expect_error({shown}): the closure threw a rejection of an earlier operation ({op}); \
+             only a rejection of the last operation it performs counts"
+        ),
+        ));
+    }
+    if !want.matches(rejection) {
+        return Err(check_failed(
+            s,
+            &c.ctx,
+            format!(
+                "expect_error({shown}): {op} {}, but with {}\n  = detail: {}",
+                if rejection.class == Class::StartFailed {
+                    "failed"
+                } else {
+                    "was rejected"
+                },
+                rejection.summary(),
+                rejection.detail
+            ),
+        ));
+    }
+    // How long after the member logged the refusal the check resolved.
+    tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
+        ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
+    c.session(|ss| {
+        ss.transcript.check(format!(
+            "{op}: {}: {}, as expected",
+            rejection.class.verb(),
+            rejection.summary()
+        ));
+        Ok(())
+    })
+}
+
 /// Registers the checks.
-pub fn register(engine: &mut Engine, shared: &Shared) {
-    let s = shared.clone();
-    def(
-        engine,
-        "expect_error",
-        &["operation: Fn", "expected: string | array | map"],
-        "Runs `operation` (a closure); passes only if the last operation it performed is rejected\n\
-         with the expected class. `expected` is a class name (see \"Error classes\"), an array of\n\
-         them (any one will do), or `#{ class, detail }` where `detail` is words the raw message\n\
-         must contain. Fails the run if the operation succeeds or is rejected with another class.\n\
-         Errors that are not rejections (a failed check, a script mistake, a member that would not\n\
-         start) are never caught, and a rejection caught earlier and thrown again does not count.\n\
-         ```rhai\nexpect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");\n\
-         expect_error(|| kv_get(m1, \"k\", old), [\"expired\", \"not yet valid\"]);\n```",
-        move |ctx: NativeCallContext,
-              op: FnPtr,
-              expected: Dynamic|
-              -> Result<(), Box<EvalAltResult>> {
-            let want = Expectation::parse(&expected).map_err(script_err)?;
-            let shown = want.describe();
-            let called = std::time::Instant::now();
-            let before = last_op(&s);
-            let e = match op.call_within_context::<Dynamic>(&ctx, ()) {
-                Ok(_) => {
-                    return Err(check_failed(&s, &ctx, format!(
-                        "expect_error({shown}): the operation succeeded, but it had to be rejected"
-                    )))
-                }
-                Err(e) => e,
-            };
-            let Some(fault) = find_fault(&e) else { return Err(e) };
-            let Fault::Rejected { op, rejection, seq } = fault.as_ref() else {
-                return Err(e);
-            };
-            // Only the refusal of the closure's own last operation counts.
-            if *seq <= before || *seq != last_op(&s) {
-                return Err(check_failed(&s, &ctx, format!(
-                    "expect_error({shown}): the closure threw a rejection of an earlier operation ({op}); \
-                     only a rejection of the last operation it performs counts"
-                )));
-            }
-            if !want.matches(rejection) {
-                return Err(check_failed(&s, &ctx, format!(
-                    "expect_error({shown}): {op} {}, but with {}\n  = detail: {}",
-                    if rejection.class == Class::StartFailed { "failed" } else { "was rejected" },
-                    rejection.summary(),
-                    rejection.detail
-                )));
-            }
-            // How long after the member logged the refusal the check resolved.
-            tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
-                ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
-            with_session(&s, |ss| {
-                ss.transcript.check(format!("{op}: {}: {}, as expected", rejection.class.verb(), rejection.summary()));
-                Ok(())
-            })
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "assert_eq",
-        &["actual: ?", "expected: ?"],
-        "Checks that two values are equal (same type, same value).\n\
-         ```rhai\nassert_eq(kv_get(m2, \"hello\", client), \"world\");\n```",
-        move |ctx: NativeCallContext,
-              actual: Dynamic,
-              expected: Dynamic|
-              -> Result<(), Box<EvalAltResult>> {
-            if !same(&actual, &expected) {
-                return Err(check_failed(
-                    &s,
-                    &ctx,
-                    format!(
-                        "assert_eq: got {}, expected {}",
-                        show(&actual),
-                        show(&expected)
-                    ),
-                ));
-            }
-            with_session(&s, |ss| {
-                ss.transcript
-                    .check(format!("check: {} == {}", show(&actual), show(&expected)));
-                Ok(())
-            })
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "assert",
-        &["condition: bool", "what: string"],
-        "Checks that `condition` holds; `what` says what was checked.\n\
-         ```rhai\nassert(kv_get(c, \"missing\") == (), \"the key is gone\");\n```",
-        move |ctx: NativeCallContext,
-              condition: bool,
-              what: &str|
-              -> Result<(), Box<EvalAltResult>> {
-            if !condition {
-                return Err(check_failed(
-                    &s,
-                    &ctx,
-                    format!("assert: {what}: does not hold"),
-                ));
-            }
-            with_session(&s, |ss| {
-                ss.transcript.check(format!("check: {what}"));
-                Ok(())
-            })
-        },
-    );
+pub fn register(r: &mut Registrar) {
+    r.primitive(EXPECT_ERROR, expect_error);
+    r.primitive(ASSERT_EQ, |c| {
+        let (actual, expected) = (
+            c.get(0).cloned().unwrap_or_default(),
+            c.get(1).cloned().unwrap_or_default(),
+        );
+        if !same(&actual, &expected) {
+            return Err(check_failed(
+                c.shared,
+                &c.ctx,
+                format!(
+                    "assert_eq: got {}, expected {}",
+                    show(&actual),
+                    show(&expected)
+                ),
+            ));
+        }
+        c.session(|ss| {
+            ss.transcript
+                .check(format!("check: {} == {}", show(&actual), show(&expected)));
+            Ok(())
+        })
+    });
+    r.primitive(ASSERT, |c| {
+        let (condition, what) = (c.bool(0)?, c.string(1)?);
+        if !condition {
+            return Err(check_failed(
+                c.shared,
+                &c.ctx,
+                format!("assert: {what}: does not hold"),
+            ));
+        }
+        c.session(|ss| {
+            ss.transcript.check(format!("check: {what}"));
+            Ok(())
+        })
+    });
 }
 
 #[cfg(test)]

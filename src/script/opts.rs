@@ -5,60 +5,10 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 
+use super::convert::type_label;
+
 use super::script_err;
-use crate::fault::Fault;
 use crate::pki::{Ca, Cert};
-use crate::session::{ClusterId, MemberId};
-
-/// A value as a script would print it, where no engine is at hand to ask (a thrown value in
-/// the run's error): certificates and CAs by name, an error by its message, other values of
-/// ours by their type.
-pub fn show_value(d: &Dynamic) -> String {
-    if let Some(ca) = d.clone().try_cast::<Rc<Ca>>() {
-        format!("Ca({})", ca.name)
-    } else if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
-        format!("Cert({})", cert.name)
-    } else if let Some(fault) = d.clone().try_cast::<Rc<Fault>>() {
-        fault.to_string()
-    } else if d.is_array() {
-        let items: Vec<String> = d.clone().cast::<Array>().iter().map(show_value).collect();
-        format!("[{}]", items.join(", "))
-    } else if d.is_map() {
-        let items: Vec<String> = d
-            .clone()
-            .cast::<Map>()
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", show_value(v)))
-            .collect();
-        format!("#{{{}}}", items.join(", "))
-    } else if d.is_string() {
-        format!("{:?}", d.to_string())
-    } else if type_label(d) != d.type_name() {
-        type_label(d).to_owned()
-    } else {
-        d.to_string()
-    }
-}
-
-/// The name a script knows a value's type by: `Ca`, `Cert`, `Cluster`, `Member`, `Error`, or
-/// Rhai's own (`string`, `i64`, `map`...); never a Rust type name.
-pub fn type_label(d: &Dynamic) -> &'static str {
-    if d.is::<Rc<Ca>>() {
-        "Ca"
-    } else if d.is::<Rc<Cert>>() {
-        "Cert"
-    } else if d.is::<ClusterId>() {
-        "Cluster"
-    } else if d.is::<MemberId>() {
-        "Member"
-    } else if d.is::<Rc<Fault>>() {
-        "Error"
-    } else if d.type_name().contains("::") {
-        "a value of another kind"
-    } else {
-        d.type_name()
-    }
-}
 
 /// A checked options map for one primitive.
 pub struct Opts<'a> {

@@ -2,12 +2,26 @@
 
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Engine, Map};
+use rhai::{Array, Dynamic, Map};
 
-use super::engine::def;
+use super::catalog::{opt, req, Primitive, Property, Ty};
 use super::opts::Opts;
-use super::{script_err, with_session, Shared};
+use super::registrar::Registrar;
+use super::script_err;
 use crate::pki::{Ca, CaSpec, Cert, CertSpec, KeyKind, Usage, MAX_DAYS};
+
+/// The options of `ca`.
+const CA_KEYS: &[&str] = &["key", "days"];
+/// The options of `issue`.
+const ISSUE_KEYS: &[&str] = &[
+    "cn",
+    "sans",
+    "usage",
+    "days",
+    "not_before_days",
+    "not_after_days",
+    "key",
+];
 
 fn key_kind(o: &Opts, what: &str) -> Result<Option<KeyKind>, Box<rhai::EvalAltResult>> {
     match o.string("key")? {
@@ -22,7 +36,7 @@ fn key_kind(o: &Opts, what: &str) -> Result<Option<KeyKind>, Box<rhai::EvalAltRe
 }
 
 fn ca_spec(opts: &Map) -> Result<CaSpec, Box<rhai::EvalAltResult>> {
-    let o = Opts::new(opts, "ca()", &["key", "days"])?;
+    let o = Opts::new(opts, "ca()", CA_KEYS)?;
     let d = CaSpec::default();
     Ok(CaSpec {
         key: key_kind(&o, "ca()")?.unwrap_or(d.key),
@@ -31,19 +45,7 @@ fn ca_spec(opts: &Map) -> Result<CaSpec, Box<rhai::EvalAltResult>> {
 }
 
 fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult>> {
-    let o = Opts::new(
-        opts,
-        "issue()",
-        &[
-            "cn",
-            "sans",
-            "usage",
-            "days",
-            "not_before_days",
-            "not_after_days",
-            "key",
-        ],
-    )?;
+    let o = Opts::new(opts, "issue()", ISSUE_KEYS)?;
     let usage = match o.strings("usage")? {
         None => vec![Usage::Client],
         Some(names) => names
@@ -75,118 +77,167 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
     })
 }
 
-/// Registers the PKI primitives.
-pub fn register(engine: &mut Engine, shared: &Shared) {
-    engine.register_type_with_name::<Rc<Ca>>("Ca");
-    engine.register_type_with_name::<Rc<Cert>>("Cert");
+const CA: Primitive = Primitive {
+    name: "ca",
+    params: &[req("name", Ty::Str), opt("opts", Ty::Options(CA_KEYS))],
+    returns: Ty::Ca,
+    doc: "Makes a self-signed certificate authority named `name` (also its CN). Its certificate,\n\
+          key and (empty) CRL are written into the work dir. Options: `key` (\"ec-p256\", the\n\
+          default, or \"rsa-2048\" like the tutorial's openssl), `days` (validity, default 3650).",
+    example: "let ca = ca(\"we-as-ca\");\nlet old_style = ca(\"rsa-ca\", #{ key: \"rsa-2048\", days: 10000 });",
+};
 
-    let s = shared.clone();
-    def(
-        engine,
-        "ca",
-        &["name: string", "Ca"],
-        "Makes a self-signed certificate authority named `name` (also its CN): an EC P-256 key,\n\
-         valid for 3650 days. Its certificate, key and (empty) CRL are written into the work dir.\n\
-         ```rhai\nlet ca = ca(\"we-as-ca\");\n```",
-        move |name: &str| with_session(&s, |ss| Ok(ss.create_ca(name, &CaSpec::default())?)),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "ca",
-        &["name: string", "opts: map", "Ca"],
-        "Makes a CA with options: `key` (\"ec-p256\", the default, or \"rsa-2048\" like the\n\
-         tutorial's openssl), `days` (validity, default 3650).\n\
-         ```rhai\nlet ca = ca(\"we-as-ca\", #{ key: \"rsa-2048\", days: 10000 });\n```",
-        move |name: &str, opts: Map| {
-            let spec = ca_spec(&opts)?;
-            with_session(&s, |ss| Ok(ss.create_ca(name, &spec)?))
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "issue",
-        &["ca: Ca", "name: string", "opts: map", "Cert"],
-        "Signs a leaf certificate named `name` with `ca`. Options: `cn` (default: the name),\n\
-         `sans` (DNS names and IP addresses, told apart automatically), `usage` (array of\n\
-         \"server\" and \"client\"; default [\"client\"]), `days` (default 365), `not_before_days` and\n\
-         `not_after_days` (validity relative to now, for expired or not-yet-valid certificates),\n\
-         `key` (\"ec-p256\" or \"rsa-2048\"). Key files are written with mode 0600.\n\
-         ```rhai\nlet server = issue(ca, \"server\", #{ cn: \"localhost\", sans: [\"localhost\", \"127.0.0.1\"],\n                                  usage: [\"server\", \"client\"] });\nlet old = issue(ca, \"old\", #{ not_before_days: -10, not_after_days: -1 });\n```",
-        move |ca: Rc<Ca>, name: &str, opts: Map| {
-            let spec = cert_spec(name, &opts)?;
-            with_session(&s, |ss| Ok(ss.issue(&ca, name, &spec)?))
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "issue",
-        &["ca: Ca", "name: string", "Cert"],
-        "Signs a client certificate named `name` (CN = name) with `ca`, valid for 365 days.\n\
-         ```rhai\nlet client = issue(ca, \"client\");\n```",
-        move |ca: Rc<Ca>, name: &str| {
-            let spec = cert_spec(name, &Map::new())?;
-            with_session(&s, |ss| Ok(ss.issue(&ca, name, &spec)?))
-        },
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "revoke",
-        &["ca: Ca", "cert: Cert"],
-        "Revokes `cert` (which `ca` must have signed) and rewrites the CA's CRL file; a cluster\n\
-         planned with `client_crl: true` or `peer_crl: true` refuses it from then on.\n\
-         ```rhai\nrevoke(ca, stolen);\n```",
-        move |ca: Rc<Ca>, cert: Rc<Cert>| with_session(&s, |ss| Ok(ss.revoke(&ca, &cert)?)),
-    );
-    let s = shared.clone();
-    def(
-        engine,
-        "show_cert",
-        &["cert: Cert"],
-        "Writes a certificate into the transcript like a short `openssl x509 -text`: subject,\n\
-         SANs, usages, issuer, key, and validity relative to now (\"expired 1 day ago\").\n\
-         ```rhai\nshow_cert(server);\n```",
-        move |cert: Rc<Cert>| {
-            with_session(&s, |ss| {
-                ss.show_cert(&cert);
-                Ok(())
-            })
-        },
-    );
+const ISSUE: Primitive = Primitive {
+    name: "issue",
+    params: &[req("ca", Ty::Ca), req("name", Ty::Str), opt("opts", Ty::Options(ISSUE_KEYS))],
+    returns: Ty::Cert,
+    doc: "Signs a leaf certificate named `name` with `ca`. Options: `cn` (default: the name),\n\
+          `sans` (DNS names and IP addresses, told apart automatically), `usage` (array of\n\
+          \"server\" and \"client\"; default [\"client\"]), `days` (default 365), `not_before_days` and\n\
+          `not_after_days` (validity relative to now, for expired or not-yet-valid certificates),\n\
+          `key` (\"ec-p256\" or \"rsa-2048\"). Key files are written with mode 0600.",
+    example: "let client = issue(ca, \"client\");\n\
+              let server = issue(ca, \"server\", #{ cn: \"localhost\", sans: [\"localhost\", \"127.0.0.1\"],\n\
+              \x20                                 usage: [\"server\", \"client\"] });\n\
+              let old = issue(ca, \"old\", #{ not_before_days: -10, not_after_days: -1 });",
+};
 
-    engine
-        .register_get("name", |c: &mut Rc<Ca>| c.name.clone())
-        .register_get("cert_path", |c: &mut Rc<Ca>| {
-            c.cert_path.display().to_string()
-        })
-        .register_get("crl_path", |c: &mut Rc<Ca>| {
-            c.crl_path.display().to_string()
-        })
-        .register_get("name", |c: &mut Rc<Cert>| c.name.clone())
-        .register_get("cn", |c: &mut Rc<Cert>| c.cn.clone())
-        .register_get("sans", |c: &mut Rc<Cert>| {
-            c.sans
-                .iter()
-                .map(|s| Dynamic::from(s.clone()))
-                .collect::<Array>()
-        })
-        .register_get("usage", |c: &mut Rc<Cert>| {
-            c.usage
-                .iter()
-                .map(|u| Dynamic::from(u.name().to_owned()))
-                .collect::<Array>()
-        })
-        .register_get("issuer", |c: &mut Rc<Cert>| c.issuer.clone())
-        .register_get("validity", |c: &mut Rc<Cert>| c.validity())
-        .register_get("cert_path", |c: &mut Rc<Cert>| {
-            c.cert_path.display().to_string()
-        })
-        .register_get("key_path", |c: &mut Rc<Cert>| {
-            c.key_path.display().to_string()
-        })
+const REVOKE: Primitive = Primitive {
+    name: "revoke",
+    params: &[req("ca", Ty::Ca), req("cert", Ty::Cert)],
+    returns: Ty::Unit,
+    doc: "Revokes `cert` (which `ca` must have signed) and rewrites the CA's CRL file. A cluster\n\
+          planned with `client_crl: true` or `peer_crl: true` refuses it from then on.",
+    example: "revoke(ca, stolen);",
+};
+
+const SHOW_CERT: Primitive = Primitive {
+    name: "show_cert",
+    params: &[req("cert", Ty::Cert)],
+    returns: Ty::Unit,
+    doc: "Writes a certificate into the transcript like a short `openssl x509 -text`: subject,\n\
+          SANs, usages, issuer, key, and validity relative to now (\"expired 1 day ago\").",
+    example: "show_cert(server);",
+};
+
+/// Registers the PKI primitives and the properties of `Ca` and `Cert`.
+pub fn register(r: &mut Registrar) {
+    r.engine().register_type_with_name::<Rc<Ca>>("Ca");
+    r.engine().register_type_with_name::<Rc<Cert>>("Cert");
+    r.engine()
         .register_fn("to_string", |c: &mut Rc<Cert>| format!("Cert({})", c.name))
         .register_fn("to_string", |c: &mut Rc<Ca>| format!("Ca({})", c.name));
+
+    r.primitive(CA, |c| {
+        let name = c.string(0)?;
+        let spec = ca_spec(&c.options(1)?)?;
+        c.session(|ss| Ok(ss.create_ca(&name, &spec)?))
+    });
+    r.primitive(ISSUE, |c| {
+        let (ca, name) = (c.ca(0)?, c.string(1)?);
+        let spec = cert_spec(&name, &c.options(2)?)?;
+        c.session(|ss| Ok(ss.issue(&ca, &name, &spec)?))
+    });
+    r.primitive(REVOKE, |c| {
+        let (ca, cert) = (c.ca(0)?, c.cert(1)?);
+        c.session(|ss| Ok(ss.revoke(&ca, &cert)?))
+    });
+    r.primitive(SHOW_CERT, |c| {
+        let cert = c.cert(0)?;
+        c.session(|ss| {
+            ss.show_cert(&cert);
+            Ok(())
+        })
+    });
+
+    let prop = |of, name, returns, doc| Property {
+        of,
+        name,
+        returns,
+        doc,
+    };
+    r.property(
+        prop(Ty::Ca, "name", Ty::Str, "the name given to ca()"),
+        |_, c: &Rc<Ca>| Ok(c.name.clone()),
+    );
+    r.property(
+        prop(
+            Ty::Ca,
+            "cert_path",
+            Ty::Str,
+            "the CA certificate's file in the work dir",
+        ),
+        |_, c: &Rc<Ca>| Ok(c.cert_path.display().to_string()),
+    );
+    r.property(
+        prop(
+            Ty::Ca,
+            "crl_path",
+            Ty::Str,
+            "the CA's CRL file in the work dir",
+        ),
+        |_, c: &Rc<Ca>| Ok(c.crl_path.display().to_string()),
+    );
+    r.property(
+        prop(Ty::Cert, "name", Ty::Str, "the name given to issue()"),
+        |_, c: &Rc<Cert>| Ok(c.name.clone()),
+    );
+    r.property(
+        prop(Ty::Cert, "cn", Ty::Str, "the subject's common name"),
+        |_, c: &Rc<Cert>| Ok(c.cn.clone()),
+    );
+    r.property(
+        prop(Ty::Cert, "sans", Ty::Array, "the subject alternative names"),
+        |_, c: &Rc<Cert>| {
+            Ok(c.sans
+                .iter()
+                .map(|s| Dynamic::from(s.clone()))
+                .collect::<Array>())
+        },
+    );
+    r.property(
+        prop(Ty::Cert, "usage", Ty::Array, "\"server\" and/or \"client\""),
+        |_, c: &Rc<Cert>| {
+            Ok(c.usage
+                .iter()
+                .map(|u| Dynamic::from(u.name().to_owned()))
+                .collect::<Array>())
+        },
+    );
+    r.property(
+        prop(
+            Ty::Cert,
+            "issuer",
+            Ty::Str,
+            "the name of the CA that signed it",
+        ),
+        |_, c: &Rc<Cert>| Ok(c.issuer.clone()),
+    );
+    r.property(
+        prop(
+            Ty::Cert,
+            "validity",
+            Ty::Str,
+            "its validity relative to now, in days",
+        ),
+        |_, c: &Rc<Cert>| Ok(c.validity()),
+    );
+    r.property(
+        prop(
+            Ty::Cert,
+            "cert_path",
+            Ty::Str,
+            "the certificate's file in the work dir",
+        ),
+        |_, c: &Rc<Cert>| Ok(c.cert_path.display().to_string()),
+    );
+    r.property(
+        prop(
+            Ty::Cert,
+            "key_path",
+            Ty::Str,
+            "the key's file in the work dir (mode 0600)",
+        ),
+        |_, c: &Rc<Cert>| Ok(c.key_path.display().to_string()),
+    );
 }

@@ -1,0 +1,129 @@
+//! Conversions from script values to the domain's, in one place: targets, identities, member
+//! overrides, etcd flags, and the names scripts know types by. Primitive families import this
+//! module and never each other.
+
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, EvalAltResult, Map};
+
+use super::catalog::IDENTITY_KEYS;
+use super::opts::Opts;
+use super::script_err;
+use crate::fault::Fault;
+use crate::pki::{Ca, Cert};
+use crate::session::{ClusterId, IdentitySpec, MemberId, MemberOverrides, Target};
+
+/// The target of an operation: a `Member` or a `Cluster`.
+pub fn target(d: &Dynamic) -> Option<Target> {
+    if let Some(m) = d.clone().try_cast::<MemberId>() {
+        Some(Target::Member(m))
+    } else {
+        d.clone().try_cast::<ClusterId>().map(Target::Cluster)
+    }
+}
+
+/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext }`.
+pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
+    if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
+        return Ok(IdentitySpec {
+            cert: Some(cert),
+            ..Default::default()
+        });
+    }
+    let Some(map) = d.clone().try_cast::<Map>() else {
+        return Err(script_err(format!(
+            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext }}, got {}",
+            type_label(d)
+        )));
+    };
+    let o = Opts::new(&map, "identity", IDENTITY_KEYS)?;
+    let server_name = o.string("server_name")?;
+    if let Some(name) = &server_name {
+        if !crate::pki::is_host_name(name) || name.starts_with("*.") {
+            return Err(script_err(format!(
+                "{what}: server_name `{name}` is not a DNS name or IP address"
+            )));
+        }
+    }
+    Ok(IdentitySpec {
+        cert: o.cert("cert")?,
+        trust: o.ca("ca")?,
+        server_name,
+        plaintext: o.bool("plaintext")?.unwrap_or(false),
+    })
+}
+
+/// The keys of member overrides (`spawn_member`, `member_add`).
+pub const OVERRIDE_KEYS: &[&str] = &["cert", "ca", "args"];
+
+/// The `args` option: extra etcd flags, none of which may name a path (see
+/// [`crate::etcd::flags`]).
+pub fn etcd_args(o: &Opts, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
+    let args = o.strings("args")?.unwrap_or_default();
+    crate::etcd::flags::check(&args).map_err(|why| script_err(format!("{what}: args: {why}")))?;
+    Ok(args)
+}
+
+/// What `spawn_member` and `member_add` may change for one member.
+pub fn overrides(opts: &Map, what: &'static str) -> Result<MemberOverrides, Box<EvalAltResult>> {
+    let o = Opts::new(opts, what, OVERRIDE_KEYS)?;
+    Ok(MemberOverrides {
+        cert: o.cert("cert")?,
+        ca: o.ca("ca")?,
+        args: etcd_args(&o, what)?,
+    })
+}
+
+/// A value as a script would print it, where no engine is at hand to ask (a thrown value in
+/// the run's error): certificates and CAs by name, an error by its message, other values of
+/// ours by their type.
+pub fn show_value(d: &Dynamic) -> String {
+    if let Some(ca) = d.clone().try_cast::<Rc<Ca>>() {
+        format!("Ca({})", ca.name)
+    } else if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
+        format!("Cert({})", cert.name)
+    } else if let Some(fault) = d.clone().try_cast::<Rc<Fault>>() {
+        fault.to_string()
+    } else if d.is_array() {
+        let items: Vec<String> = d.clone().cast::<Array>().iter().map(show_value).collect();
+        format!("[{}]", items.join(", "))
+    } else if d.is_map() {
+        let items: Vec<String> = d
+            .clone()
+            .cast::<Map>()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", show_value(v)))
+            .collect();
+        format!("#{{{}}}", items.join(", "))
+    } else if d.is_string() {
+        format!("{:?}", d.to_string())
+    } else if type_label(d) != d.type_name() {
+        type_label(d).to_owned()
+    } else {
+        d.to_string()
+    }
+}
+
+/// The name a script knows a value's type by: `Ca`, `Cert`, `Cluster`, `Member`, `Error`, or
+/// Rhai's own (`string`, `i64`, `map`...); never a Rust type name.
+pub fn type_label(d: &Dynamic) -> &'static str {
+    if d.is::<Rc<Ca>>() {
+        "Ca"
+    } else if d.is::<Rc<Cert>>() {
+        "Cert"
+    } else if d.is::<ClusterId>() {
+        "Cluster"
+    } else if d.is::<MemberId>() {
+        "Member"
+    } else if d.is::<Rc<Fault>>() {
+        "Error"
+    } else if d.is_int() {
+        "int"
+    } else if d.is_float() {
+        "float"
+    } else if d.type_name().contains("::") {
+        "a value of another kind"
+    } else {
+        d.type_name()
+    }
+}
