@@ -184,7 +184,7 @@ fn execute(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Clean { kept } => {
-            let report = crate::lifecycle::clean_stale(&std::env::temp_dir(), kept)?;
+            let report = crate::workdirs::clean_stale(&std::env::temp_dir(), kept)?;
             for d in &report.removed {
                 out(format!("removed {}", d.display()));
             }

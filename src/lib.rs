@@ -17,5 +17,6 @@ pub mod runner;
 pub mod script;
 pub mod session;
 pub mod transcript;
+pub mod workdirs;
 
 pub use error::{Error, Result};

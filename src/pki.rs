@@ -18,6 +18,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
 
+mod kinds;
+mod validity;
+pub use kinds::{KeyKind, Usage};
+use validity::relative_validity;
+
 /// How far back a certificate's validity starts when the script does not say, so that a small
 /// clock difference between us and etcd never makes a fresh certificate "not yet valid".
 const BACKDATE: Duration = Duration::minutes(5);
@@ -36,88 +41,6 @@ fn days_in(name: &str, what: &str, value: i64, range: std::ops::RangeInclusive<i
         range.start(),
         range.end()
     )))
-}
-
-/// The key algorithm of a CA or certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyKind {
-    /// ECDSA on P-256 with SHA-256: fast to generate, the default.
-    EcP256,
-    /// RSA 2048 with SHA-256, as the tutorial's openssl commands make.
-    Rsa2048,
-}
-
-impl KeyKind {
-    /// The names scripts use.
-    pub const NAMES: &'static [&'static str] = &["ec-p256", "rsa-2048"];
-
-    /// Parses a script's key name.
-    pub fn parse(name: &str) -> Option<KeyKind> {
-        match name {
-            "ec-p256" => Some(KeyKind::EcP256),
-            "rsa-2048" => Some(KeyKind::Rsa2048),
-            _ => None,
-        }
-    }
-
-    fn generate(self) -> Result<KeyPair> {
-        match self {
-            KeyKind::EcP256 => {
-                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki_err)
-            }
-            KeyKind::Rsa2048 => {
-                use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-                let key =
-                    rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| {
-                        Error::Environment(format!("failed to generate an RSA key: {e}"))
-                    })?;
-                let pem = key
-                    .to_pkcs8_pem(LineEnding::LF)
-                    .map_err(|e| Error::Environment(format!("failed to encode an RSA key: {e}")))?;
-                KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).map_err(pki_err)
-            }
-        }
-    }
-}
-
-impl fmt::Display for KeyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeyKind::EcP256 => "ec-p256",
-            KeyKind::Rsa2048 => "rsa-2048",
-        })
-    }
-}
-
-/// What a certificate may be used for (its extended key usages).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Usage {
-    /// TLS server authentication (serverAuth).
-    Server,
-    /// TLS client authentication (clientAuth): clients, and members dialing their peers.
-    Client,
-}
-
-impl Usage {
-    /// The names scripts use.
-    pub const NAMES: &'static [&'static str] = &["server", "client"];
-
-    /// Parses a script's usage name.
-    pub fn parse(name: &str) -> Option<Usage> {
-        match name {
-            "server" => Some(Usage::Server),
-            "client" => Some(Usage::Client),
-            _ => None,
-        }
-    }
-
-    /// The name scripts use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Usage::Server => "server",
-            Usage::Client => "client",
-        }
-    }
 }
 
 /// What a script asks of a CA.
@@ -429,47 +352,5 @@ impl Cert {
     /// "valid for 365 days", "expired 1 day ago", "not valid for 2 days yet".
     pub fn validity(&self) -> String {
         relative_validity(self.not_before, self.not_after, OffsetDateTime::now_utc())
-    }
-}
-
-fn plural(n: i64) -> String {
-    if n == 1 {
-        "1 day".to_owned()
-    } else {
-        format!("{n} days")
-    }
-}
-
-/// Rounds to whole days so that the seconds a run takes never change the words.
-fn relative_validity(
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-    now: OffsetDateTime,
-) -> String {
-    let round = |d: Duration| (d.as_seconds_f64() / 86_400.0).round() as i64;
-    if now < not_before {
-        format!(
-            "not valid for {} yet",
-            plural(round(not_before - now).max(1))
-        )
-    } else if now >= not_after {
-        format!("expired {} ago", plural(round(now - not_after).max(1)))
-    } else {
-        format!("valid for {}", plural(round(not_after - now)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validity_reads_in_days() {
-        let now = OffsetDateTime::now_utc();
-        let words =
-            |b: i64, a: i64| relative_validity(now + days(b) - BACKDATE, now + days(a), now);
-        assert_eq!(words(0, 365), "valid for 365 days");
-        assert_eq!(words(-10, -1), "expired 1 day ago");
-        assert_eq!(words(2, 30), "not valid for 2 days yet");
     }
 }

@@ -260,7 +260,7 @@ impl Session {
             .build()
             .map_err(Error::io("failed to start the async runtime"))?;
         if opts.workdir.is_none() {
-            match lifecycle::clean_stale(&std::env::temp_dir(), false) {
+            match crate::workdirs::clean_stale(&std::env::temp_dir(), false) {
                 Ok(report) => {
                     for d in report.removed {
                         tracing::info!(dir = %d.display(), "removed a stale work dir");
@@ -302,7 +302,7 @@ impl Session {
                 dir.clone()
             }
             None => tempfile::Builder::new()
-                .prefix(lifecycle::WORKDIR_PREFIX)
+                .prefix(crate::workdirs::WORKDIR_PREFIX)
                 .tempdir_in(std::env::temp_dir())
                 .map_err(Error::io("failed to create a work dir"))?
                 .keep(),
@@ -311,7 +311,7 @@ impl Session {
         let (pki_dir, members_dir) = (dir.join("pki"), dir.join("members"));
         let runtime_dir = dir.join("runtime");
         let made = (|| {
-            lifecycle::write_owner(&dir, keep != lifecycle::Keep::Nothing)?;
+            crate::workdirs::write_owner(&dir, keep != lifecycle::Keep::Nothing)?;
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
                 .map_err(Error::io(format!("failed to restrict {}", dir.display())))?;

@@ -265,7 +265,7 @@ proptest! {
 
     #[test]
     fn owner_stamps_parse_or_are_refused_never_a_panic(text in "\\PC{0,200}") {
-        let _ = etcdscript::lifecycle::Stamp::parse(&text);
+        let _ = etcdscript::workdirs::Stamp::parse(&text);
     }
 
     #[test]
@@ -276,7 +276,7 @@ proptest! {
         boot in "[0-9a-f-]{1,36}",
         keep in any::<bool>(),
     ) {
-        let stamp = etcdscript::lifecycle::Stamp { pid, start, pidns: ns, boot, keep };
-        prop_assert_eq!(etcdscript::lifecycle::Stamp::parse(&stamp.render()), Some(stamp));
+        let stamp = etcdscript::workdirs::Stamp { pid, start, pidns: ns, boot, keep };
+        prop_assert_eq!(etcdscript::workdirs::Stamp::parse(&stamp.render()), Some(stamp));
     }
 }
