@@ -138,6 +138,7 @@ fn execute(command: Command) -> Result<()> {
                 keep,
                 keep_data,
                 deadline: Some(deadline),
+                hooks: crate::hooks::TestHooks::from_env(),
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }

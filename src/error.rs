@@ -24,7 +24,7 @@ pub mod exit_code {
 }
 
 /// Errors that end a run. Failures a script may expect (`expect_error`) are not here: they are
-/// [`crate::script::fault::Fault`] values travelling inside Rhai until the run ends.
+/// [`crate::fault::Fault`] values travelling inside Rhai until the run ends.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read script {path}: {source}")]

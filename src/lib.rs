@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod etcd;
 pub mod fault;
+pub mod hooks;
 pub mod lifecycle;
 pub mod limits;
 pub mod memory;

@@ -19,7 +19,12 @@ use crate::transcript::Transcript;
 mod calls;
 mod health;
 mod members;
+mod plan;
 mod ports;
+mod specs;
+
+use specs::ClientKey;
+pub use specs::{Access, AuthOp, ClusterSpec, IdentitySpec, MemberOverrides, Perm};
 
 /// How a run is set up (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -35,127 +40,8 @@ pub struct RunOptions {
     pub keep_data: bool,
     /// When the whole run must end (`--timeout`); every wait is cut short by it.
     pub deadline: Option<Instant>,
-}
-
-/// A cluster as the script planned it.
-#[derive(Clone, Debug)]
-pub struct ClusterSpec {
-    pub names: Vec<String>,
-    pub ca: Rc<Ca>,
-    pub cert: Rc<Cert>,
-    pub client_cert_auth: bool,
-    pub peer_cert_auth: bool,
-    pub token: String,
-    /// The host name in advertised URLs, and the name clients expect in the server certificate.
-    pub host: String,
-    pub client_ports: Option<Vec<u16>>,
-    pub peer_ports: Option<Vec<u16>>,
-    pub heartbeat_ms: u64,
-    pub election_ms: u64,
-    pub args: Vec<String>,
-    /// Give members the CA's CRL with `--client-crl-file`.
-    pub client_crl: bool,
-    /// Give members the CA's CRL with `--peer-crl-file`.
-    pub peer_crl: bool,
-    /// How long `wait_healthy` waits for this cluster.
-    pub health_timeout: Duration,
-}
-
-/// What one `spawn_member` call may change for this member alone.
-#[derive(Clone, Debug, Default)]
-pub struct MemberOverrides {
-    pub cert: Option<Rc<Cert>>,
-    pub ca: Option<Rc<Ca>>,
-    pub args: Vec<String>,
-}
-
-/// Who a client is.
-#[derive(Clone, Debug, Default)]
-pub struct IdentitySpec {
-    /// The client certificate presented; `None` presents none.
-    pub cert: Option<Rc<Cert>>,
-    /// The CA trusted for the server certificate; `None` trusts the target cluster's CA.
-    pub trust: Option<Rc<Ca>>,
-    /// The name expected in the server certificate; `None` is the cluster's host.
-    pub server_name: Option<String>,
-    /// Speak plain text to the TLS port.
-    pub plaintext: bool,
-}
-
-impl IdentitySpec {
-    fn describe(&self) -> String {
-        if self.plaintext {
-            return "in plain text".to_owned();
-        }
-        let mut s = match &self.cert {
-            Some(c) => format!("as {}", c.name),
-            None => "without a client certificate".to_owned(),
-        };
-        if let Some(ca) = &self.trust {
-            s.push_str(&format!(", trusting {}", ca.name));
-        }
-        if let Some(name) = &self.server_name {
-            s.push_str(&format!(", expecting server name {name}"));
-        }
-        s
-    }
-
-    fn cache_key(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.cert.as_ref().map_or("-", |c| c.name.as_str()),
-            self.trust.as_ref().map_or("-", |c| c.name.as_str()),
-            self.server_name.as_deref().unwrap_or("-"),
-            self.plaintext
-        )
-    }
-}
-
-/// How a role may use a key.
-#[derive(Clone, Copy, Debug)]
-pub enum Access {
-    Read,
-    Write,
-    ReadWrite,
-}
-
-/// A permission: access to a key, or to every key with that prefix.
-#[derive(Clone, Debug)]
-pub struct Perm {
-    pub key: String,
-    pub prefix: bool,
-    pub access: Access,
-}
-
-/// An RBAC change.
-#[derive(Clone, Debug)]
-pub enum AuthOp {
-    UserAdd(String),
-    RoleAdd(String),
-    RoleGrant { role: String, perm: Perm },
-    UserGrantRole { user: String, role: String },
-    AuthEnable,
-}
-
-impl AuthOp {
-    fn describe(&self) -> String {
-        match self {
-            AuthOp::UserAdd(u) => format!("user add {u}"),
-            AuthOp::RoleAdd(r) => format!("role add {r}"),
-            AuthOp::RoleGrant { role, perm } => format!(
-                "role grant {role} {} {}{}",
-                match perm.access {
-                    Access::Read => "read",
-                    Access::Write => "write",
-                    Access::ReadWrite => "readwrite",
-                },
-                perm.key,
-                if perm.prefix { " (prefix)" } else { "" }
-            ),
-            AuthOp::UserGrantRole { user, role } => format!("user grant {user} role {role}"),
-            AuthOp::AuthEnable => "auth enable".into(),
-        }
-    }
+    /// Test-only behaviour (read once, by the command line).
+    pub hooks: crate::hooks::TestHooks,
 }
 
 /// Where a member is in its life.
@@ -191,11 +77,11 @@ struct ClusterState {
 }
 
 /// An index into the session's clusters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClusterId(pub usize);
 
 /// A member of a cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MemberId {
     pub cluster: ClusterId,
     pub index: usize,
@@ -222,12 +108,13 @@ pub struct Session {
     etcd_bin: Option<PathBuf>,
     names: HashSet<String>,
     clusters: Vec<ClusterState>,
-    clients: HashMap<String, etcd_client::Client>,
+    clients: HashMap<ClientKey, etcd_client::Client>,
     pub transcript: Transcript,
     torn_down: bool,
     deadline: Option<Instant>,
     /// How many operations the script has performed (see [`Session::next_op`]).
     ops: u64,
+    hooks: crate::hooks::TestHooks,
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -344,6 +231,7 @@ impl Session {
             torn_down: false,
             deadline: opts.deadline,
             ops: 0,
+            hooks: opts.hooks,
         })
     }
 

@@ -31,16 +31,6 @@ pub const STOPPED_FOR_MEMORY: &str = "memory";
 /// See [`STOPPED_FOR_TIME`]: the script went on after a fatal failure it caught.
 pub const STOPPED_FOR_FAILURE: &str = "failed";
 
-/// The environment variable that turns on test-only behaviour: a comma-separated list of
-/// `panic` (adds `panic_for_tests()`) and `steal-port` (a member's first start finds its client
-/// port taken). Never documented for users.
-pub const TEST_HOOKS: &str = "ETCDSCRIPT_TEST_HOOKS";
-
-/// Whether the test hook `name` is on.
-pub fn test_hook(name: &str) -> bool {
-    std::env::var(TEST_HOOKS).is_ok_and(|v| v.split(',').any(|h| h.trim() == name))
-}
-
 /// Builds the engine and the catalog of what it registered. With a `deadline`, the script is
 /// stopped when it passes it.
 pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
@@ -83,7 +73,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
     kv::register(&mut r);
     expect::register(&mut r);
     let catalog = r.finish();
-    if test_hook("panic") {
+    if crate::hooks::TestHooks::from_env().panic {
         // Lets the lifecycle tests make etcdscript itself fail; never documented, never listed.
         engine.register_fn("panic_for_tests", || -> () {
             panic!("panic_for_tests() was called")

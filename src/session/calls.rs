@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Access, AuthOp, IdentitySpec, MemberId, Session, Target};
+use super::{Access, AuthOp, ClientKey, IdentitySpec, MemberId, Session, Target};
 use crate::error::{Error, Result};
 use crate::etcd::client::{self, ClientTls};
 use crate::etcd::log::MemberLog;
@@ -20,7 +20,7 @@ pub(super) type CallFuture<'a, T> =
 
 /// A client call made ready by [`Session::prepare`].
 pub(super) struct Prepared {
-    pub(super) key: String,
+    pub(super) key: ClientKey,
     pub(super) member: MemberId,
     connection: Connection,
     logs: Vec<MemberLog>,
@@ -116,7 +116,10 @@ impl Session {
     /// Gets a call to `target` as `id` ready: the member, the TLS, and a connection to reuse.
     pub(super) fn prepare(&mut self, target: Target, id: &IdentitySpec) -> Result<Prepared> {
         let m = self.resolve(target)?;
-        let key = format!("{}|{}", self.member_name(m), id.cache_key());
+        let key = ClientKey {
+            member: m,
+            identity: id.key(),
+        };
         // The certificates are read only to connect: a reused connection needs none.
         let connection = match self.clients.remove(&key) {
             Some(c) => Connection::Reuse(Box::new(c)),
@@ -136,7 +139,7 @@ impl Session {
     /// Keeps the connection of a call that worked; a failed one is dropped.
     pub(super) fn finish<T>(
         &mut self,
-        key: String,
+        key: ClientKey,
         m: MemberId,
         result: Result<(T, etcd_client::Client), Rejection>,
     ) -> OpResult<T> {

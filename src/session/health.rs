@@ -295,7 +295,7 @@ impl Session {
             .iter()
             .map(|&m| self.prepare(Target::Member(m), id))
             .collect::<Result<Vec<_>>>()?;
-        let keys: Vec<(String, MemberId)> =
+        let keys: Vec<(super::ClientKey, MemberId)> =
             prepared.iter().map(|p| (p.key.clone(), p.member)).collect();
         let probe_bound = self.bounded(limits::PROBE_CALL_TIMEOUT);
         let probes = futures_util::future::join_all(prepared.into_iter().map(|p| {

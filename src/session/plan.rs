@@ -1,0 +1,315 @@
+//! Clusters as planned: member names, ports, the probe identity, and the lookups of clusters
+//! and members; membership changes (`member_add`), which plan a member at run time.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::{
+    ports, valid_name, ClusterId, ClusterSpec, ClusterState, IdentitySpec, MemberId,
+    MemberOverrides, MemberSlot, MemberState, Session, Target,
+};
+use crate::error::{Error, Result};
+use crate::etcd::log::MemberLog;
+use crate::fault::{Fault, OpResult};
+use crate::limits;
+use crate::pki::{CertSpec, Usage};
+
+impl Session {
+    /// `cluster(names, opts)`: plans members and ports; starts nothing.
+    pub fn plan_cluster(&mut self, spec: ClusterSpec) -> Result<ClusterId> {
+        if spec.names.is_empty() {
+            return Err(Error::Script(
+                "a cluster needs at least one member name".into(),
+            ));
+        }
+        valid_name("cluster token", &spec.token)?;
+        let mut seen = HashSet::new();
+        for n in &spec.names {
+            valid_name("member", n)?;
+            if !seen.insert(n) {
+                return Err(Error::Script(format!("member name `{n}` appears twice")));
+            }
+            if self
+                .clusters
+                .iter()
+                .any(|c| c.members.iter().any(|m| &m.name == n))
+            {
+                return Err(Error::Script(format!(
+                    "member name `{n}` is already used by another cluster"
+                )));
+            }
+        }
+        for (what, ports) in [
+            ("client_ports", &spec.client_ports),
+            ("peer_ports", &spec.peer_ports),
+        ] {
+            if let Some(p) = ports {
+                if p.len() != spec.names.len() {
+                    return Err(Error::Script(format!(
+                        "{what} has {} ports for {} members",
+                        p.len(),
+                        spec.names.len()
+                    )));
+                }
+            }
+        }
+        if !spec.cert.has_usage(Usage::Server) {
+            return Err(Error::Script(format!(
+                "cluster certificate `{}` lacks the \"server\" usage, so no client could ever connect; \
+                 issue it with usage [\"server\", \"client\"] (to show a member refusing such a certificate, \
+                 give it to one member with spawn_member's `cert` override)",
+                spec.cert.name
+            )));
+        }
+        if spec.peer_cert_auth && !spec.cert.has_usage(Usage::Client) {
+            tracing::warn!(cert = %spec.cert.name, "the cluster certificate lacks the client usage: members will refuse each other as peers");
+        }
+        if spec.client_crl && !spec.client_cert_auth {
+            return Err(Error::Script(
+                "client_crl: true needs client_cert_auth: true (without it etcd checks no client certificate, so a CRL would change nothing)".into(),
+            ));
+        }
+        if spec.election_ms < 5 * spec.heartbeat_ms {
+            return Err(Error::Script(format!(
+                "election_ms ({}) should be at least 5 times heartbeat_ms ({})",
+                spec.election_ms, spec.heartbeat_ms
+            )));
+        }
+        let mut members = Vec::new();
+        for (i, name) in spec.names.iter().enumerate() {
+            let mut reserved = Vec::new();
+            let mut port = |pinned: &Option<Vec<u16>>| -> Result<u16> {
+                match pinned {
+                    Some(p) => Ok(p[i]),
+                    None => {
+                        let (port, l) = ports::reserve()?;
+                        reserved.push(l);
+                        Ok(port)
+                    }
+                }
+            };
+            let client_port = port(&spec.client_ports)?;
+            let peer_port = port(&spec.peer_ports)?;
+            tracing::info!(member = %name, client_port, peer_port, "planned member");
+            members.push(MemberSlot {
+                name: name.clone(),
+                client_port,
+                peer_port,
+                reserved,
+                state: MemberState::Planned,
+                log: MemberLog {
+                    member: name.clone(),
+                    path: self.members_dir.join(format!("{name}.log")),
+                },
+                join: None,
+                refusal_mark: 0,
+            });
+        }
+        // One probe identity per cluster, by its index: two clusters with the same token (or a
+        // script certificate named like a probe) never share or overwrite it.
+        let probe_name = format!("probe-{}", self.clusters.len());
+        let probe = spec.ca.issue(
+            &self.runtime_dir,
+            &probe_name,
+            &CertSpec {
+                cn: "etcdscript-probe".into(),
+                sans: vec![spec.host.clone(), "127.0.0.1".into()],
+                usage: vec![Usage::Client],
+                not_before_days: None,
+                not_after_days: 1,
+                key: crate::pki::KeyKind::EcP256,
+            },
+        )?;
+        let mut words = vec![
+            format!("cluster {}: members {}", spec.token, spec.names.join(", ")),
+            format!("cert {}, CA {}", spec.cert.name, spec.ca.name),
+            if spec.client_cert_auth {
+                "clients must present a certificate".into()
+            } else {
+                "clients need no certificate (etcd gets no client CA)".into()
+            },
+            if spec.peer_cert_auth {
+                "peers must present a certificate".into()
+            } else {
+                // Members need the peer CA to check each other's server certificates, and etcd
+                // then demands client certificates of peers too.
+                "peers must present a certificate all the same (etcd demands one whenever it has the peer CA)".into()
+            },
+        ];
+        if spec.client_ports.is_some() || spec.peer_ports.is_some() {
+            let show = |p: &Option<Vec<u16>>| {
+                p.as_ref()
+                    .map(|v| v.iter().map(u16::to_string).collect::<Vec<_>>().join("/"))
+                    .unwrap_or_else(|| "free".into())
+            };
+            words.push(format!(
+                "client ports {}, peer ports {}",
+                show(&spec.client_ports),
+                show(&spec.peer_ports)
+            ));
+        }
+        if spec.client_crl {
+            words.push(format!("client CRL from {}", spec.ca.name));
+        }
+        if spec.peer_crl {
+            words.push(format!("peer CRL from {}", spec.ca.name));
+        }
+        self.transcript.line(words.join("; "));
+        self.clusters.push(ClusterState {
+            spec,
+            members,
+            probe,
+        });
+        Ok(ClusterId(self.clusters.len() - 1))
+    }
+
+    pub(super) fn cluster(&self, id: ClusterId) -> &ClusterState {
+        &self.clusters[id.0]
+    }
+
+    /// A member of a cluster by name.
+    pub fn member(&self, id: ClusterId, name: &str) -> Result<MemberId> {
+        let c = self.cluster(id);
+        c.members
+            .iter()
+            .position(|m| m.name == name)
+            .map(|index| MemberId { cluster: id, index })
+            .ok_or_else(|| {
+                Error::Script(format!(
+                    "cluster {} has no member `{name}`; its members are {}",
+                    c.spec.token,
+                    c.spec.names.join(", ")
+                ))
+            })
+    }
+
+    /// The members of a cluster, in plan order.
+    pub fn members(&self, id: ClusterId) -> Vec<MemberId> {
+        (0..self.cluster(id).members.len())
+            .map(|index| MemberId { cluster: id, index })
+            .collect()
+    }
+
+    /// A member's name.
+    pub fn member_name(&self, m: MemberId) -> String {
+        self.slot(m).name.clone()
+    }
+
+    /// A member's client URL (runtime-chosen: keep it out of the transcript).
+    pub fn client_url(&self, m: MemberId) -> String {
+        let c = self.cluster(m.cluster);
+        format!("https://{}:{}", c.spec.host, self.slot(m).client_port)
+    }
+
+    /// A cluster's name (its token).
+    pub fn cluster_name(&self, id: ClusterId) -> String {
+        self.cluster(id).spec.token.clone()
+    }
+
+    pub(super) fn slot(&self, m: MemberId) -> &MemberSlot {
+        &self.clusters[m.cluster.0].members[m.index]
+    }
+
+    pub(super) fn slot_mut(&mut self, m: MemberId) -> &mut MemberSlot {
+        &mut self.clusters[m.cluster.0].members[m.index]
+    }
+
+    pub(super) fn repick_ports(&mut self, id: ClusterId) -> Result<()> {
+        for slot in &mut self.clusters[id.0].members {
+            let (cp, cl) = ports::reserve()?;
+            let (pp, pl) = ports::reserve()?;
+            slot.client_port = cp;
+            slot.peer_port = pp;
+            slot.reserved = vec![cl, pl];
+        }
+        Ok(())
+    }
+
+    /// `member_add(cluster, name, overrides)`: asks the cluster (through its first running member,
+    /// with the probe certificate) to add a member, then starts it to join the cluster.
+    pub fn member_add(
+        &mut self,
+        id: ClusterId,
+        name: &str,
+        over: &MemberOverrides,
+    ) -> OpResult<MemberId> {
+        valid_name("member", name)?;
+        if self
+            .clusters
+            .iter()
+            .any(|c| c.members.iter().any(|m| m.name == name))
+        {
+            return Err(Error::Script(format!("member name `{name}` is already used")).into());
+        }
+        let (client_port, client_res) = ports::reserve()?;
+        let (peer_port, peer_res) = ports::reserve()?;
+        let host = self.cluster(id).spec.host.clone();
+        let peer_url = format!("https://{host}:{peer_port}");
+        let probe = IdentitySpec {
+            cert: Some(Rc::new(self.cluster(id).probe.clone())),
+            ..Default::default()
+        };
+        let desc = format!("member add {name} via {}", self.cluster_name(id));
+        let started = Instant::now();
+        let members = loop {
+            let url = peer_url.clone();
+            let result = self.call(Target::Cluster(id), &probe, limits::OP_TIMEOUT, move |c| {
+                let url = url.clone();
+                Box::pin(async move {
+                    let r = c.member_add([url], None).await?;
+                    Ok(r.member_list()
+                        .iter()
+                        .flat_map(|m| {
+                            m.peer_urls()
+                                .iter()
+                                .map(move |u| (m.name().to_owned(), u.clone()))
+                        })
+                        .collect::<Vec<_>>())
+                })
+            });
+            match result {
+                Err(Fault::Rejected { rejection, .. })
+                    if rejection.detail.contains("unhealthy cluster")
+                        && started.elapsed() < limits::MEMBER_ADD_TIMEOUT =>
+                {
+                    tracing::debug!("member add: etcd wants the cluster connected for longer");
+                    self.check_deadline()?;
+                    std::thread::sleep(limits::MEMBER_ADD_RETRY_INTERVAL);
+                }
+                other => break other.map_err(|f| f.named(&desc))?,
+            }
+        };
+        let join = members
+            .into_iter()
+            .map(|(n, u)| {
+                let n = if u == peer_url { name.to_owned() } else { n };
+                format!("{n}={u}")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        tracing::info!(member = name, client_port, peer_port, %join, "added member");
+        self.transcript.line(format!("{desc}: added"));
+        let log = MemberLog {
+            member: name.to_owned(),
+            path: self.members_dir.join(format!("{name}.log")),
+        };
+        let c = &mut self.clusters[id.0];
+        c.members.push(MemberSlot {
+            name: name.to_owned(),
+            client_port,
+            peer_port,
+            reserved: vec![client_res, peer_res],
+            state: MemberState::Planned,
+            log,
+            join: Some(join),
+            refusal_mark: 0,
+        });
+        let m = MemberId {
+            cluster: id,
+            index: c.members.len() - 1,
+        };
+        self.spawn_member(m, over)?;
+        Ok(m)
+    }
+}

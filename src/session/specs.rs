@@ -1,0 +1,145 @@
+//! What a script asks of the session, as plain data: a cluster's plan, a member's overrides, a
+//! client's identity, an RBAC change.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::MemberId;
+use crate::pki::{Ca, Cert};
+
+/// A cluster as the script planned it.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub names: Vec<String>,
+    pub ca: Rc<Ca>,
+    pub cert: Rc<Cert>,
+    pub client_cert_auth: bool,
+    pub peer_cert_auth: bool,
+    pub token: String,
+    /// The host name in advertised URLs, and the name clients expect in the server certificate.
+    pub host: String,
+    pub client_ports: Option<Vec<u16>>,
+    pub peer_ports: Option<Vec<u16>>,
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
+    pub args: Vec<String>,
+    /// Give members the CA's CRL with `--client-crl-file`.
+    pub client_crl: bool,
+    /// Give members the CA's CRL with `--peer-crl-file`.
+    pub peer_crl: bool,
+    /// How long `wait_healthy` waits for this cluster.
+    pub health_timeout: Duration,
+}
+
+/// What one `spawn_member` call may change for this member alone.
+#[derive(Clone, Debug, Default)]
+pub struct MemberOverrides {
+    pub cert: Option<Rc<Cert>>,
+    pub ca: Option<Rc<Ca>>,
+    pub args: Vec<String>,
+}
+
+/// Who a client is.
+#[derive(Clone, Debug, Default)]
+pub struct IdentitySpec {
+    /// The client certificate presented; `None` presents none.
+    pub cert: Option<Rc<Cert>>,
+    /// The CA trusted for the server certificate; `None` trusts the target cluster's CA.
+    pub trust: Option<Rc<Ca>>,
+    /// The name expected in the server certificate; `None` is the cluster's host.
+    pub server_name: Option<String>,
+    /// Speak plain text to the TLS port.
+    pub plaintext: bool,
+}
+
+impl IdentitySpec {
+    pub(super) fn describe(&self) -> String {
+        if self.plaintext {
+            return "in plain text".to_owned();
+        }
+        let mut s = match &self.cert {
+            Some(c) => format!("as {}", c.name),
+            None => "without a client certificate".to_owned(),
+        };
+        if let Some(ca) = &self.trust {
+            s.push_str(&format!(", trusting {}", ca.name));
+        }
+        if let Some(name) = &self.server_name {
+            s.push_str(&format!(", expecting server name {name}"));
+        }
+        s
+    }
+
+    /// What tells this identity's connections apart from another's.
+    pub(super) fn key(&self) -> IdentityKey {
+        IdentityKey {
+            cert: self.cert.as_ref().map(|c| c.name.clone()),
+            trust: self.trust.as_ref().map(|c| c.name.clone()),
+            server_name: self.server_name.clone(),
+            plaintext: self.plaintext,
+        }
+    }
+}
+
+/// How a role may use a key.
+#[derive(Clone, Copy, Debug)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// A permission: access to a key, or to every key with that prefix.
+#[derive(Clone, Debug)]
+pub struct Perm {
+    pub key: String,
+    pub prefix: bool,
+    pub access: Access,
+}
+
+/// An RBAC change.
+#[derive(Clone, Debug)]
+pub enum AuthOp {
+    UserAdd(String),
+    RoleAdd(String),
+    RoleGrant { role: String, perm: Perm },
+    UserGrantRole { user: String, role: String },
+    AuthEnable,
+}
+
+impl AuthOp {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            AuthOp::UserAdd(u) => format!("user add {u}"),
+            AuthOp::RoleAdd(r) => format!("role add {r}"),
+            AuthOp::RoleGrant { role, perm } => format!(
+                "role grant {role} {} {}{}",
+                match perm.access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                    Access::ReadWrite => "readwrite",
+                },
+                perm.key,
+                if perm.prefix { " (prefix)" } else { "" }
+            ),
+            AuthOp::UserGrantRole { user, role } => format!("user grant {user} role {role}"),
+            AuthOp::AuthEnable => "auth enable".into(),
+        }
+    }
+}
+
+/// An identity's certificates and names, by the names the script gave them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct IdentityKey {
+    cert: Option<String>,
+    trust: Option<String>,
+    server_name: Option<String>,
+    plaintext: bool,
+}
+
+/// The client cache's key: which member, as whom.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct ClientKey {
+    pub member: MemberId,
+    pub identity: IdentityKey,
+}
