@@ -44,6 +44,17 @@ impl Fault {
         }
     }
 
+    /// Whether no script may catch it: anything but a rejection. A start failure is no
+    /// rejection either, though `expect_error` may expect it by its class.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Fault::Fatal(_) => true,
+            Fault::Rejected { rejection, .. } => {
+                rejection.class == crate::etcd::reject::Class::StartFailed
+            }
+        }
+    }
+
     /// Numbers a rejection with the operation that was refused.
     pub fn numbered(self, n: u64) -> Fault {
         match self {

@@ -11,8 +11,10 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(15);
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The bound on the TCP connect alone; the TLS handshake is covered by [`OP_TIMEOUT`].
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a health probe call may take before the probe tries again.
+/// How long a health probe call may take before the probe tries again, at first ...
 pub const PROBE_CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// ... doubling each round the member is not yet healthy, up to this.
+pub const PROBE_CALL_TIMEOUT_MAX: Duration = Duration::from_secs(2);
 /// Pause before asking a member again after "leader changed" and the like.
 pub const CALL_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 /// Pause between health probes, and between polls of a starting member's log.
@@ -34,13 +36,6 @@ pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `etcd --version` in `doctor`.
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// `wait_healthy`: a refusal between a waited-for member and a peer that does not rule out a
-/// quorum is taken as the reason the member is not healthy only once the cluster has had this
-/// many election timeouts to become healthy (an intruder is refused while the genuine members
-/// elect a leader) ...
-pub const HEALTH_GRACE_ELECTIONS: u32 = 20;
-/// ... and at least this long.
-pub const HEALTH_GRACE_MIN: Duration = Duration::from_secs(5);
 /// `peer_refusal`: how long to watch a member's log for a refused connection.
 pub const REFUSAL_WAIT: Duration = Duration::from_secs(3);
 /// `member_add`: how long to retry while etcd answers "unhealthy cluster" (its strict

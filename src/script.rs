@@ -67,6 +67,25 @@ impl Shared {
         }
     }
 
+    /// Gives the position of the call that failed to a failure recorded without one.
+    pub fn locate_failure(&self, pos: Position) {
+        if let Ok(mut failure) = self.0.failure.try_borrow_mut() {
+            if let Some((_, at)) = failure.as_mut() {
+                if at.is_none() {
+                    *at = pos;
+                }
+            }
+        }
+    }
+
+    /// Forgets a recorded failure that `expect_error` expected (a start failure).
+    pub fn forgive(&self, fault: &Rc<Fault>) {
+        let mut failure = self.0.failure.borrow_mut();
+        if failure.as_ref().is_some_and(|(f, _)| Rc::ptr_eq(f, fault)) {
+            *failure = None;
+        }
+    }
+
     /// Whether a fatal failure has been recorded.
     pub fn failed(&self) -> bool {
         self.0.failure.try_borrow().is_ok_and(|f| f.is_some())
@@ -81,7 +100,7 @@ impl Shared {
 /// A Rhai error carrying a [`Fault`]: a rejection is catchable (by `expect_error`, or by
 /// `try`/`catch`); anything else is not.
 pub fn fault_to_rhai(f: Fault) -> Box<EvalAltResult> {
-    let fatal = matches!(f, Fault::Fatal(_));
+    let fatal = f.is_fatal();
     let value = Dynamic::from(Rc::new(f));
     Box::new(if fatal {
         EvalAltResult::ErrorTerminated(value, Position::NONE)
@@ -138,7 +157,7 @@ pub fn with_session<T>(
 
 /// Turns a fault into a Rhai error, recording it first if it is fatal.
 pub fn raise(shared: &Shared, fault: Fault, pos: Position) -> Box<EvalAltResult> {
-    if let Fault::Fatal(_) = fault {
+    if fault.is_fatal() {
         let rc = Rc::new(fault);
         shared.record(&rc, pos);
         return Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(rc), pos));

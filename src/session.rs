@@ -19,6 +19,7 @@ use crate::transcript::Transcript;
 mod calls;
 mod health;
 mod members;
+mod peers;
 mod plan;
 mod ports;
 mod specs;

@@ -536,3 +536,137 @@ fn every_class_true_claims_hold_and_inverted_ones_fail() {
         common::assert_has(&r.stderr, format!(", but with {class}"));
     }
 }
+
+// ---- what a deliberate attempt to break the verdicts found -------------------------------------
+
+/// An outside client refused while a rogue peer is refused too: the peer's class is the one
+/// `peer_refusal` reports, not the client's.
+#[test]
+fn a_client_refused_beside_a_rogue_peer_is_not_the_peer_s_refusal() {
+    // Six free ports, pinned so that the knocking can start before the run.
+    let held: Vec<std::net::TcpListener> = (0..6)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let p: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    drop(held);
+    let port = p[0];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let knocker = std::thread::spawn(move || {
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            common::tls_knock(port);
+        }
+    });
+    let script = |class: &str| {
+        format!(
+            "let c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{{ ca: ca, cert: server, client_ports: [{port}, {}, {}], peer_ports: [{}, {}, {}] }});\n\
+             spawn_member(c, \"infra1\");\nspawn_member(c, \"infra2\");\nwait_healthy(c);\n\
+             spawn_member(c, \"infra3\", #{{ cert: rogue_cert }});\n\
+             expect_error(|| peer_refusal(c.member(\"infra1\")), \"{class}\");\n",
+            p[1],
+            p[2],
+            p[3],
+            p[4],
+            p[5]
+        )
+    };
+    let truth = run("knocked-truth.rhai", &script("unknown authority"));
+    let claim = run("knocked-claim.rhai", &script("no client certificate"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    knocker.join().unwrap();
+    passes(&truth);
+    fails(&claim, CHECK_FAILED, "but with unknown authority");
+}
+
+/// Members stopped by the script leave the last one without a quorum: that is a timeout, not the
+/// refusal of a client the stopped member logged before it went.
+#[test]
+fn members_the_script_stopped_are_no_reason_but_a_timeout() {
+    let r = run(
+        "stopped.rhai",
+        r#"
+let c = cluster(["infra1", "infra2", "infra3"], #{ ca: ca, cert: server, health_timeout_ms: 3000 });
+for n in c.names { spawn_member(c, n); }
+wait_healthy(c);
+expect_error(|| kv_get(c.member("infra2"), "k"), "no client certificate");
+stop_member(c.member("infra2"));
+stop_member(c.member("infra3"));
+expect_error(|| wait_healthy(c.member("infra1")), "timeout");
+"#,
+    );
+    passes(&r);
+}
+
+/// A revoked member is refused when it dials, yet takes part through the connections its peers
+/// open: it answers reads, so it is healthy.
+#[test]
+fn a_member_refused_one_way_that_answers_is_healthy() {
+    let r = run(
+        "one-way.rhai",
+        r#"
+let opts = #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] };
+let c1 = issue(ca, "infra1-cert", opts);
+let c2 = issue(ca, "infra2-cert", opts);
+let c3 = issue(ca, "infra3-cert", opts);
+let c = cluster(["infra1", "infra2", "infra3"], #{ ca: ca, cert: c1, peer_crl: true });
+spawn_member(c, "infra1", #{ cert: c1 });
+spawn_member(c, "infra2", #{ cert: c2 });
+wait_healthy(c);
+kv_set(c, "k", "v", client);
+revoke(ca, c3);
+let m3 = spawn_member(c, "infra3", #{ cert: c3 });
+wait_healthy(m3);
+assert_eq(kv_get(m3, "k", client), "v");
+"#,
+    );
+    passes(&r);
+}
+
+/// A certificate naming its host only in the CN is refused for the name, by peers as by clients.
+#[test]
+fn a_certificate_without_sans_is_a_hostname_mismatch_between_peers() {
+    let r = run(
+        "cn-only.rhai",
+        r#"
+let c = cluster(["infra1", "infra2", "infra3"], #{ ca: ca, cert: server });
+spawn_member(c, "infra1");
+spawn_member(c, "infra2");
+wait_healthy(c);
+let cn_only = issue(ca, "cn-only", #{ cn: "localhost", usage: ["server", "client"] });
+spawn_member(c, "infra3", #{ cert: cn_only });
+expect_error(|| peer_refusal(c.member("infra1")), "hostname mismatch");
+"#,
+    );
+    passes(&r);
+}
+
+/// A start failure can be expected by its class only, and no `try` swallows it.
+#[test]
+fn a_start_failure_is_neither_caught_nor_matched_by_words() {
+    let setup = "let c = cluster([\"m1\"], #{ ca: ca, cert: server });\n";
+    let caught = run(
+        "start-caught.rhai",
+        &format!("{setup}try {{ spawn_member(c, \"m1\", #{{ args: [\"--no-such-flag\"] }}); }} catch (e) {{ print(\"swallowed\"); }}\nprint(\"went on\");\n"),
+    );
+    fails(&caught, 4, "start failed");
+    assert!(!caught.stdout.contains("went on"), "{}", caught.stdout);
+    let words = run(
+        "start-words.rhai",
+        &format!("{setup}expect_error(|| spawn_member(c, \"m1\", #{{ args: [\"--no-such-flag\"] }}), #{{ detail: \"flag\" }});\n"),
+    );
+    fails(&words, CHECK_FAILED, "but with start failed");
+}
+
+/// A mistake found while a primitive runs names its place in the script.
+#[test]
+fn an_error_inside_a_primitive_names_its_line() {
+    let r = run(
+        "dup.rhai",
+        "let other = ca(\"other\");\nissue(other, \"client\");\n",
+    );
+    fails(&r, SCRIPT_ERROR, "already taken");
+    common::assert_has(&r.stderr, "dup.rhai:8:");
+}

@@ -34,9 +34,24 @@ pub struct ClientTls {
 #[derive(Clone, Debug, Default)]
 pub struct SourcePorts(Arc<Mutex<Vec<u16>>>);
 
+/// The source port of every connection this process has made: a member's log line naming one
+/// of them is about our client, never a peer.
+static OURS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// Whether a connection from `port` was one of ours.
+pub fn is_our_port(port: u16) -> bool {
+    OURS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&port)
+}
+
 impl SourcePorts {
     fn push(&self, port: u16) {
         self.0.lock().expect("source ports lock").push(port);
+        let mut ours = OURS.lock().unwrap_or_else(|e| e.into_inner());
+        if !ours.contains(&port) {
+            ours.push(port);
+        }
     }
 
     fn contains(&self, port: u16) -> bool {

@@ -34,8 +34,13 @@ pub enum Event {
     },
     /// This member, dialing `peer`, refused the peer's server certificate.
     RefusedPeer { peer: PeerRef, rejection: Rejection },
-    /// This member's dial to `peer` failed in the TLS handshake: the peer refused it or hung up.
-    DialRefused { peer: PeerRef, error: String },
+    /// This member's dial to `peer` failed in the TLS handshake: the peer refused it or hung up;
+    /// `at` is when it was logged.
+    DialRefused {
+        peer: PeerRef,
+        error: String,
+        at: Option<time::OffsetDateTime>,
+    },
     /// A member of the cluster, as the log lists it: its ID and peer URLs.
     Member { id: String, peer_urls: Vec<String> },
 }
@@ -113,7 +118,11 @@ pub fn parse_line(member: &str, line: &str) -> Option<Event> {
         });
     }
     if is_hang_up(&error) {
-        return Some(Event::DialRefused { peer, error });
+        return Some(Event::DialRefused {
+            peer,
+            error,
+            at: logged_at,
+        });
     }
     None
 }
@@ -208,7 +217,7 @@ mod tests {
     fn a_dial_the_peer_refused_is_no_refusal_by_the_dialer() {
         for line in [DIAL_REMOTE_34, PIPELINE_34] {
             match parse_line("a", line) {
-                Some(Event::DialRefused { peer, error }) => {
+                Some(Event::DialRefused { peer, error, .. }) => {
                     assert_eq!(peer, PeerRef::Id("d86d9b1b2c67b3cd".into()));
                     assert_eq!(error, "remote error: tls: bad certificate");
                 }
@@ -229,6 +238,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_reset_is_a_peer_going_away_not_refusing() {
+        let reset = r#"{"level":"debug","ts":"2026-11-29T19:09:43.120Z","msg":"peer deactivated again","peer-id":"d86d9b1b2c67b3cd","error":"failed to dial d86d9b1b2c67b3cd on stream MsgApp v2 (read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer)"}"#;
+        assert!(parse_line("a", reset).is_none());
     }
 
     #[test]

@@ -223,6 +223,7 @@ pub fn classify_tls_error(error: &str) -> Class {
     } else if e.contains("x509: certificate is valid for")
         || e.contains("x509: certificate is not valid for any names")
         || e.contains("doesn't contain any ip sans")
+        || e.contains("relies on legacy common name field")
         || (e.contains("does not match any of dnsnames"))
     {
         // A server certificate without the name dialed, or a peer's client certificate
@@ -357,6 +358,7 @@ mod tests {
             ("tls: first record does not look like a TLS handshake", Class::NotTls),
             ("client certificate authentication failed", Class::NameNotAllowed),
             ("x509: certificate is valid for 127.0.0.13, not 127.0.0.1", Class::HostnameMismatch),
+            ("x509: certificate relies on legacy Common Name field, use SANs instead", Class::HostnameMismatch),
             ("x509: certificate is not valid for any names, but wanted to match localhost", Class::HostnameMismatch),
             (r#"tls: "127.0.0.1" does not match any of DNSNames ["other.example"]"#, Class::HostnameMismatch),
             ("something new", Class::TlsRejected),

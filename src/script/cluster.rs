@@ -115,10 +115,9 @@ const WAIT_HEALTHY: Primitive = Primitive {
     returns: Ty::Unit,
     doc: "Waits until every running member of the target answers a linearizable read (so the\n\
           cluster has a leader and a quorum), probing as `identity` if given (see `kv_set`).\n\
-          Bounded (15 s, or `health_timeout_ms`). It fails sooner, with the refusal's class, only\n\
-          when refusals between a waited-for member and its peers leave that member no quorum,\n\
-          or once the cluster has had 20 election timeouts (at least 5 s) and such a refusal is\n\
-          still in the way.",
+          Bounded (15 s, or `health_timeout_ms`). It fails sooner, with the refusal's class,\n\
+          only when refusals between a waited-for member and its peers (each refusing the\n\
+          other's connections) leave that member no quorum.",
     example: "wait_healthy(c);\nwait_healthy(m1, allowed_client);",
 };
 

@@ -59,13 +59,21 @@ impl<'e> Registrar<'e> {
                 p.name,
                 vec![TypeId::of::<Dynamic>(); n],
                 move |ctx: NativeCallContext, args: &mut [&mut Dynamic]| {
+                    let pos = ctx.call_position();
                     let call = Call {
                         ctx,
                         shared: &shared,
                         primitive: &p,
                         args: args.iter().map(|a| a.flatten_clone()).collect(),
                     };
-                    f(&call)
+                    f(&call).map_err(|mut e| {
+                        // Every failure says where in the script it happened.
+                        if e.position().is_none() {
+                            e.set_position(pos);
+                        }
+                        shared.locate_failure(pos);
+                        e
+                    })
                 },
             );
         }

@@ -411,3 +411,27 @@ pub fn fake_etcd(body: &str) -> (PathBuf, tempfile::TempDir) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     (path, dir)
 }
+
+/// `n` free loopback ports below the kernel's ephemeral range, so that no outgoing connection
+/// takes one as its source port before the run that pins them binds them.
+pub fn free_low_ports(n: usize) -> Vec<u16> {
+    let seed = std::process::id() as usize * 7919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as usize;
+    let mut ports = Vec::new();
+    let mut held = Vec::new();
+    for i in 0..20_000 {
+        let port = 10_000 + ((seed + i * 104_729) % 22_000) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+            ports.push(port);
+            if ports.len() == n {
+                break;
+            }
+        }
+    }
+    assert_eq!(ports.len(), n, "no {n} free ports");
+    ports
+}
