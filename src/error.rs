@@ -19,8 +19,41 @@ pub mod exit_code {
     /// The run went past `--timeout`, or the script went past its operation budget or its
     /// memory limit.
     pub const TIMEOUT: i32 = 5;
+    /// A bug: etcdscript panicked (Rust's own code for a panic).
+    pub const PANIC: i32 = 101;
     /// Interrupted by SIGINT (128 + 2); SIGTERM and SIGHUP give 128 + their number.
     pub const INTERRUPTED: i32 = 130;
+
+    /// Every code with what it means: the one list `--help` and README print.
+    pub const ALL: &[(i32, &str)] = &[
+        (SUCCESS, "every check held"),
+        (CHECK_FAILED, "a check failed: an assertion, an `expect_error` whose operation succeeded or was rejected for another reason, or an operation that had to work and was rejected"),
+        (USAGE, "bad command line (an unknown flag, a `--timeout` out of range)"),
+        (SCRIPT_ERROR, "script error: syntax, unknown function or wrong arguments, unknown option, a number out of range, an etcd flag that names a path, unreadable script (or not a regular file, or over 1 MiB)"),
+        (ENVIRONMENT, "environment error: no etcd, a member that would not start (unless a check expected it), a work dir problem (not empty, a symbolic link)"),
+        (TIMEOUT, "timeout or budget: the run went past `--timeout`, or the script past its operation budget or its memory limit"),
+        (PANIC, "a bug: etcdscript panicked (the members are killed first, and the message says so)"),
+        (INTERRUPTED, "interrupted by Ctrl-C (SIGTERM gives 143, SIGHUP 129): members killed, work dir removed unless `--keep`"),
+    ];
+
+    /// The codes as a Markdown table, for README.
+    pub fn markdown() -> String {
+        let mut out = String::from("| code | meaning |\n| --- | --- |\n");
+        for (code, meaning) in ALL {
+            out.push_str(&format!("| {code} | {meaning} |\n"));
+        }
+        out
+    }
+
+    /// The codes as `--help` lists them.
+    pub fn help() -> String {
+        let mut out = String::from("Exit codes:\n");
+        for (code, meaning) in ALL {
+            let short = meaning.split([':', '(']).next().unwrap_or(meaning).trim();
+            out.push_str(&format!("  {code:>3}  {short}\n"));
+        }
+        out
+    }
 }
 
 /// Errors that end a run. Failures a script may expect (`expect_error`) are not here: they are

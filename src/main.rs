@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Counts what the process holds, so that a script holding too much is stopped cleanly.
@@ -13,7 +12,7 @@ fn main() {
     // Before any thread exists, so that every thread inherits the blocked signals.
     etcdscript::lifecycle::install_signal_thread();
     etcdscript::lifecycle::install_panic_hook();
-    let cli = etcdscript::cli::Cli::parse();
+    let cli = etcdscript::cli::parse();
     let default = match cli.verbose {
         0 => "warn",
         1 => "etcdscript=info",
@@ -24,7 +23,8 @@ fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour only on a terminal, and never where NO_COLOR is set (no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         // A closed stderr is not worth a panic: tracing would report it with `eprintln!`.
         .log_internal_errors(false)
         .init();

@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub deadline: Option<Instant>,
     /// Test-only behaviour (read once, by the command line).
     pub hooks: crate::hooks::TestHooks,
+    /// Write no transcript lines (the verdict line still comes).
+    pub quiet: bool,
 }
 
 /// Where a member is in its life.
@@ -228,7 +230,11 @@ impl Session {
             names: HashSet::new(),
             clusters: Vec::new(),
             clients: HashMap::new(),
-            transcript: Transcript::default(),
+            transcript: if opts.quiet {
+                Transcript::quiet()
+            } else {
+                Transcript::default()
+            },
             torn_down: false,
             deadline: opts.deadline,
             ops: 0,

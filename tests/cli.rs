@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{etcdscript, run_text, ONE_MEMBER};
+use etcdscript::error::exit_code::{CHECK_FAILED, ENVIRONMENT, SCRIPT_ERROR};
 
-const CHECK_FAILED: i32 = 1;
-const SCRIPT_ERROR: i32 = 3;
-const ENVIRONMENT: i32 = 4;
+use common::{etcdscript, run_text, ONE_MEMBER};
 
 #[test]
 fn api_reference_is_generated_from_the_engine() {
@@ -294,4 +292,50 @@ fn a_wrong_key_in_a_literal_map_fails_check_before_anything_starts() {
         "issue(): unknown option `sanz` in `opts` (did you mean `sans`?)",
     );
     common::assert_has(&run.stderr, "keys.rhai:2:24");
+}
+
+/// README's exit-code table is the one the code has (`etcdscript::error::exit_code::ALL`).
+#[test]
+fn readme_exit_codes_are_the_constants() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let (begin, end) = ("<!-- exit-codes: begin -->\n", "<!-- exit-codes: end -->");
+    let start = readme.find(begin).expect("README has no exit-codes marker") + begin.len();
+    let stop = readme
+        .find(end)
+        .expect("README has no exit-codes end marker");
+    assert_eq!(
+        readme[start..stop].trim(),
+        etcdscript::error::exit_code::markdown().trim(),
+        "README's exit codes differ from exit_code::ALL"
+    );
+    let help = etcdscript(&["--help"]);
+    for (code, _) in etcdscript::error::exit_code::ALL {
+        assert!(
+            help.stdout.contains(&format!("{code:>3}  ")),
+            "{code} missing from --help:\n{}",
+            help.stdout
+        );
+    }
+}
+
+#[test]
+fn conventions_of_a_command_line_tool() {
+    let v = etcdscript(&["--version"]);
+    common::assert_has(&v.stdout, "tested with etcd 3.4.23 and 3.5.1");
+    for shell in ["bash", "zsh", "fish"] {
+        let c = etcdscript(&["completions", shell]);
+        assert_eq!(c.code, 0, "{shell}: {}", c.stderr);
+        common::assert_has(&c.stdout, "etcdscript");
+    }
+    let bad = etcdscript(&["completions", "cmd.exe"]);
+    assert_eq!(bad.code, etcdscript::error::exit_code::USAGE);
+    // -q: the verdict line alone.
+    let (run, _dir) = run_text("quiet.rhai", "assert_eq(1, 1);\nprint(\"said\");\n", &[]);
+    assert_eq!(run.stdout, "check: 1 == 1\nsaid\nok: 1 check held\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quiet.rhai");
+    std::fs::write(&path, "assert_eq(1, 1);\nprint(\"said\");\n").unwrap();
+    let quiet = etcdscript(&["-q", "run", path.to_str().unwrap()]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert_eq!(quiet.stdout, "ok: 1 check held\n");
 }

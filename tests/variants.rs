@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::path::PathBuf;
+use etcdscript::error::exit_code::CHECK_FAILED;
 
-const CHECK_FAILED: i32 = 1;
+use std::path::PathBuf;
 
 fn scripts() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = std::fs::read_dir(common::root().join("scripts"))

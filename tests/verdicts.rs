@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{etcdscript, run_text, Live};
+use etcdscript::error::exit_code::{CHECK_FAILED, SCRIPT_ERROR};
 
-const CHECK_FAILED: i32 = 1;
-const SCRIPT_ERROR: i32 = 3;
+use common::{etcdscript, run_text, Live};
 
 const PKI: &str = r#"
 let ca = ca("cluster-ca");
