@@ -134,13 +134,31 @@ pub fn dispatch(cli: Cli) -> i32 {
     }
 }
 
+/// An error as the user reads it, once: `error: what`, then for a place in a script
+/// `--> file:line:col`, the line and a caret under the column (as rustc does), then the note.
 fn render(e: &Error) -> String {
-    let text = crate::quote::clip_lines(&e.to_string(), crate::limits::MAX_ERROR_LINE_CHARS);
-    if text.starts_with("error: ") {
-        text
-    } else {
-        format!("error: {text}")
+    let clip = |t: &str| crate::quote::clip_lines(t, crate::limits::MAX_ERROR_LINE_CHARS);
+    let Error::Located { at, inner, note } = e else {
+        return format!("error: {}", clip(&e.to_string()));
+    };
+    let msg = clip(&inner.to_string());
+    let mut out = match at.line {
+        None => format!("error: {msg}\n  --> {}", at.file),
+        Some(line) => {
+            let gutter = " ".repeat(line.to_string().len());
+            format!(
+                "error: {msg}\n{gutter}--> {}:{line}:{}\n{gutter} |\n{line} | {}\n{gutter} | {}^",
+                at.file,
+                at.col,
+                at.text,
+                " ".repeat(at.caret.saturating_sub(1))
+            )
+        }
+    };
+    if let Some(note) = note {
+        out.push_str(&format!("\n  = detail: {}", clip(note)));
     }
+    out
 }
 
 fn execute(command: Command, quiet: bool) -> Result<()> {

@@ -73,6 +73,14 @@ pub enum Error {
     Environment(String),
     #[error("{0}")]
     Timeout(String),
+    /// An error at a place in a script. `note` is what the transcript leaves out (the raw words
+    /// of a rejection); `cli.rs` renders the place and the note, once.
+    #[error("{inner}")]
+    Located {
+        at: Location,
+        inner: Box<Error>,
+        note: Option<String>,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -88,6 +96,34 @@ impl Error {
             Error::CheckFailed(_) => exit_code::CHECK_FAILED,
             Error::Environment(_) | Error::Io { .. } => exit_code::ENVIRONMENT,
             Error::Timeout(_) => exit_code::TIMEOUT,
+            Error::Located { inner, .. } => inner.exit_code(),
+        }
+    }
+
+    /// The first line of what went wrong, without its place: the transcript's FAILED line.
+    pub fn headline(&self) -> String {
+        match self {
+            Error::Located { inner, .. } => inner.headline(),
+            other => other.to_string().lines().next().unwrap_or("").to_owned(),
+        }
+    }
+
+    /// The same error, as a value of its own (the one inside a fault stays where it is).
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::ReadScript { path, source } => {
+                Error::Script(format!("cannot read script {}: {source}", path.display()))
+            }
+            Error::Script(m) => Error::Script(m.clone()),
+            Error::CheckFailed(m) => Error::CheckFailed(m.clone()),
+            Error::Environment(m) => Error::Environment(m.clone()),
+            Error::Timeout(m) => Error::Timeout(m.clone()),
+            Error::Io { context, source } => Error::Environment(format!("{context}: {source}")),
+            Error::Located { at, inner, note } => Error::Located {
+                at: at.clone(),
+                inner: Box::new(inner.duplicate()),
+                note: note.clone(),
+            },
         }
     }
 
@@ -96,6 +132,20 @@ impl Error {
         let context = context.into();
         move |source| Error::Io { context, source }
     }
+}
+
+/// Where in a script something happened, with the line to quote.
+#[derive(Clone, Debug)]
+pub struct Location {
+    /// The script's name as given.
+    pub file: String,
+    /// 1-based; `None` where the place is the script as a whole.
+    pub line: Option<usize>,
+    pub col: usize,
+    /// The script's line, quoted in part if long.
+    pub text: String,
+    /// The caret's column in `text`.
+    pub caret: usize,
 }
 
 /// The crate's result type.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Position, AST};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::fault::Fault;
 use crate::limits;
 use crate::quote;
@@ -61,21 +61,52 @@ impl Source {
         })
     }
 
-    /// `error: msg`, then `--> file:line:col`, the source line and a caret under the column.
-    /// A long line or message is quoted in part (see [`crate::quote`]).
-    pub fn locate(&self, pos: Position, msg: &str) -> String {
-        let msg = quote::clip_lines(msg, limits::MAX_ERROR_LINE_CHARS);
-        let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) else {
-            return format!("error: {msg}\n  --> {}", self.name);
+    /// `inner`, at `pos` in this script (the line is quoted in part if long; see
+    /// [`crate::quote`]).
+    pub fn locate(&self, pos: Position, inner: Error) -> Error {
+        let col = pos.position().unwrap_or(1);
+        let (text, caret) = match pos.line() {
+            Some(line) => {
+                let text = self.text.lines().nth(line - 1).unwrap_or("");
+                let (text, caret) = quote::around(text, col, limits::MAX_QUOTE_CHARS);
+                (text.to_owned(), caret)
+            }
+            None => (String::new(), 1),
         };
-        let text = self.text.lines().nth(line - 1).unwrap_or("");
-        let (text, caret) = quote::around(text, col, limits::MAX_QUOTE_CHARS);
-        let gutter = " ".repeat(line.to_string().len());
-        format!(
-            "error: {msg}\n{gutter}--> {}:{line}:{col}\n{gutter} |\n{line} | {text}\n{gutter} | {}^",
-            self.name,
-            " ".repeat(caret.saturating_sub(1))
-        )
+        // A rejection's raw words and the like come after the first line: the note.
+        let (inner, note) = split_note(inner);
+        Error::Located {
+            at: Location {
+                file: self.name.clone(),
+                line: pos.line(),
+                col,
+                text,
+                caret,
+            },
+            inner: Box::new(inner),
+            note,
+        }
+    }
+}
+
+/// Separates `\n  = detail: ...` from a message: the first part is what went wrong, the rest a
+/// note for stderr.
+fn split_note(e: Error) -> (Error, Option<String>) {
+    const MARK: &str = "\n  = detail: ";
+    let cut = |m: String| match m.split_once(MARK) {
+        Some((head, note)) => (head.to_owned(), Some(note.to_owned())),
+        None => (m, None),
+    };
+    match e {
+        Error::CheckFailed(m) => {
+            let (m, n) = cut(m);
+            (Error::CheckFailed(m), n)
+        }
+        Error::Environment(m) => {
+            let (m, n) = cut(m);
+            (Error::Environment(m), n)
+        }
+        other => (other, None),
     }
 }
 
@@ -84,7 +115,7 @@ impl Source {
 pub fn compile(engine: &Engine, catalog: &Catalog, src: &Source) -> Result<AST> {
     let mut ast = engine
         .compile(&src.text)
-        .map_err(|e: ParseError| Error::Script(src.locate(e.1, &e.0.to_string())))?;
+        .map_err(|e: ParseError| src.locate(e.1, Error::Script(e.0.to_string())))?;
     ast.set_source(src.name.as_str());
     if let Some(call) = crate::script::check::unknown_call(engine, catalog, &ast) {
         let n = call.arity;
@@ -97,13 +128,13 @@ pub fn compile(engine: &Engine, catalog: &Catalog, src: &Source) -> Result<AST> 
         if let Some(near) = call.near {
             msg.push_str(&format!(" (did you mean `{near}`?)"));
         }
-        return Err(Error::Script(src.locate(call.pos, &msg)));
+        return Err(src.locate(call.pos, Error::Script(msg)));
     }
     if let Some((msg, pos)) = crate::script::check::bad_expectation(&ast) {
-        return Err(Error::Script(src.locate(pos, &msg)));
+        return Err(src.locate(pos, Error::Script(msg)));
     }
     if let Some((msg, pos)) = crate::script::check::bad_option(catalog, &ast) {
-        return Err(Error::Script(src.locate(pos, &msg)));
+        return Err(src.locate(pos, Error::Script(msg)));
     }
     Ok(ast)
 }
@@ -152,13 +183,7 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
         }
         Err(e) => {
             let err = judge(src, &e, timeout, &engine, &catalog);
-            let headline = err.to_string();
-            let first = headline
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("error: ");
-            transcript.line(format!("FAILED: {first}"));
+            transcript.line(format!("FAILED: {}", err.headline()));
             Err(err)
         }
     }
@@ -190,53 +215,46 @@ fn judge(
             Fault::Rejected { rejection, op, .. }
                 if rejection.class == crate::etcd::reject::Class::StartFailed =>
             {
-                Error::Environment(format!(
-                    "{}\n  = detail: {}",
-                    src.locate(pos, &format!("{op}: failed: {}", rejection.summary())),
+                src.locate(
+                    pos,
+                    Error::Environment(format!(
+                        "{op}: failed: {}\n  = detail: {}",
+                        rejection.summary(),
+                        rejection.detail
+                    )),
+                )
+            }
+            Fault::Rejected { op, rejection, .. } => src.locate(
+                pos,
+                Error::CheckFailed(format!(
+                    "{op}: rejected: {}\n  = detail: {}",
+                    rejection.summary(),
                     rejection.detail
-                ))
-            }
-            Fault::Rejected { op, rejection, .. } => Error::CheckFailed(format!(
-                "{}\n  = detail: {}",
-                src.locate(pos, &format!("{op}: rejected: {}", rejection.summary())),
-                rejection.detail
-            )),
-            Fault::Fatal(err) => {
-                let located = src.locate(pos, &err.to_string());
-                match err {
-                    Error::CheckFailed(_) => Error::CheckFailed(located),
-                    Error::Timeout(_) => Error::Timeout(located),
-                    Error::Script(_) | Error::ReadScript { .. } => Error::Script(located),
-                    Error::Environment(_) | Error::Io { .. } => Error::Environment(located),
-                }
-            }
+                )),
+            ),
+            Fault::Fatal(err) => src.locate(pos, err.duplicate()),
         };
     }
+    let located = |e: Error| src.locate(pos, e);
     match inner {
         EvalAltResult::ErrorTerminated(why, _)
             if why.clone().into_string().ok().as_deref() == Some(engine::STOPPED_FOR_MEMORY) =>
         {
-            Error::Timeout(src.locate(
-                pos,
-                &format!(
-                    "the script went past its memory limit ({} MiB)",
-                    limits::MAX_MEMORY >> 20
-                ),
-            ))
+            located(Error::Timeout(format!(
+                "the script went past its memory limit ({} MiB)",
+                limits::MAX_MEMORY >> 20
+            )))
         }
-        EvalAltResult::ErrorTerminated(..) => Error::Timeout(src.locate(
-            pos,
-            &format!("the run went past --timeout ({}s)", timeout.as_secs()),
-        )),
-        EvalAltResult::ErrorTooManyOperations(..) => Error::Timeout(src.locate(
-            pos,
-            &format!(
-                "the script went past {} operations: an endless loop?",
-                engine::MAX_OPERATIONS
-            ),
-        )),
+        EvalAltResult::ErrorTerminated(..) => located(Error::Timeout(format!(
+            "the run went past --timeout ({}s)",
+            timeout.as_secs()
+        ))),
+        EvalAltResult::ErrorTooManyOperations(..) => located(Error::Timeout(format!(
+            "the script went past {} operations: an endless loop?",
+            engine::MAX_OPERATIONS
+        ))),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            Error::Script(src.locate(pos, &not_found(engine, catalog, sig)))
+            located(Error::Script(not_found(engine, catalog, sig)))
         }
         // `throw value`: the value in the script's words, never a Rust type name.
         EvalAltResult::ErrorRuntime(value, _) => {
@@ -244,9 +262,9 @@ fn judge(
                 Ok(text) => text,
                 Err(_) => crate::script::convert::show_value(value),
             };
-            Error::Script(src.locate(pos, &format!("Runtime error: {shown}")))
+            located(Error::Script(format!("Runtime error: {shown}")))
         }
-        other => Error::Script(src.locate(pos, &other.to_string())),
+        other => located(Error::Script(other.to_string())),
     }
 }
 
