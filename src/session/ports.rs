@@ -14,8 +14,9 @@ use tokio::net::TcpSocket;
 
 use crate::error::{Error, Result};
 
-/// The lowest port handed out.
-const LOWEST: u16 = 10_000;
+/// The lowest port handed out: above the ports tutorials pin (etcd's 2379/2380, the seed's
+/// 23791-23803), so that a run with pinned ports never meets a port another run reserved.
+const LOWEST: u16 = 24_000;
 /// How many ports are tried before giving up.
 const ATTEMPTS: u32 = 2_000;
 
@@ -29,7 +30,7 @@ fn range() -> (u16, u16) {
                 .and_then(|p| p.parse::<u16>().ok())
         })
         .unwrap_or(32_768);
-    (LOWEST, ephemeral_low.max(LOWEST + 1_000))
+    (LOWEST, ephemeral_low.max(LOWEST + 2_000))
 }
 
 /// Where this process starts looking, so that concurrent runs rarely try the same ports.
