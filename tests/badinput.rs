@@ -480,23 +480,7 @@ fn no_rust_type_name_reaches_the_user_whatever_is_done_with_our_values() {
             ));
         }
     }
-    let runs: Vec<common::Run> = std::thread::scope(|s| {
-        let handles: Vec<_> = cases
-            .chunks(cases.len() / 4 + 1)
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|text| run_text("types.rhai", text, &[]).0)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+    let runs = common::in_parallel(&cases, 4, |text| run_text("types.rhai", text, &[]).0);
     for (text, run) in cases.iter().zip(&runs) {
         assert_ne!(run.code, 101, "{text}\n{}", run.stderr);
         assert!(!run.stdout.contains("::"), "{text}\n{}", run.stdout);

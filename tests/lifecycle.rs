@@ -391,28 +391,14 @@ fn a_signal_at_any_moment_leaves_nothing_behind() {
             cases.push((script, text, ms, sig));
         }
     }
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let chunks: Vec<_> = cases.chunks(cases.len().div_ceil(3)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .filter_map(|&(script, text, ms, sig)| {
-                            signalled(text, ms, sig)
-                                .err()
-                                .map(|e| format!("{script} +{ms}ms SIG{sig}: {e}"))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+    let failures: Vec<String> = common::in_parallel(&cases, 3, |&(script, text, ms, sig)| {
+        signalled(text, ms, sig)
+            .err()
+            .map(|e| format!("{script} +{ms}ms SIG{sig}: {e}"))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -511,24 +511,8 @@ fn every_class_true_claims_hold_and_inverted_ones_fail() {
             )
         })
         .collect();
-    let runs: Vec<(String, common::Run)> = std::thread::scope(|s| {
-        let handles: Vec<_> = inverted
-            .chunks(4)
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(class, text)| {
-                            (class.clone(), run_text("inverted.rhai", text, &[]).0)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+    let runs = common::in_parallel(&inverted, 3, |(class, text)| {
+        (class.clone(), run_text("inverted.rhai", text, &[]).0)
     });
     for (class, r) in runs {
         assert_eq!(r.code, CHECK_FAILED, "{class}: {}{}", r.stdout, r.stderr);

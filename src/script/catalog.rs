@@ -161,6 +161,16 @@ pub struct Property {
     pub doc: &'static str,
 }
 
+/// Property `name` of values of type `of`.
+pub const fn prop(of: Ty, name: &'static str, returns: Ty, doc: &'static str) -> Property {
+    Property {
+        of,
+        name,
+        returns,
+        doc,
+    }
+}
+
 /// Every primitive and property an engine has.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {

@@ -3,7 +3,7 @@
 
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 
-use super::catalog::{opt, req, Primitive, Property, Ty};
+use super::catalog::{opt, prop, req, Primitive, Ty};
 use super::convert::{etcd_args, overrides, type_label, OVERRIDE_KEYS};
 use super::opts::Opts;
 use super::registrar::Registrar;
@@ -216,12 +216,6 @@ pub fn register(r: &mut Registrar) {
         c.session(|ss| Ok(ss.member(cluster, &name)?))
     });
 
-    let prop = |of, name, returns, doc| Property {
-        of,
-        name,
-        returns,
-        doc,
-    };
     r.property(
         prop(
             Ty::Cluster,

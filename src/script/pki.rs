@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Map};
 
-use super::catalog::{opt, req, Primitive, Property, Ty};
+use super::catalog::{opt, prop, req, Primitive, Ty};
 use super::opts::Opts;
 use super::registrar::Registrar;
 use super::script_err;
@@ -150,12 +150,6 @@ pub fn register(r: &mut Registrar) {
         })
     });
 
-    let prop = |of, name, returns, doc| Property {
-        of,
-        name,
-        returns,
-        doc,
-    };
     r.property(
         prop(Ty::Ca, "name", Ty::Str, "the name given to ca()"),
         |_, c: &Rc<Ca>| Ok(c.name.clone()),

@@ -435,3 +435,22 @@ pub fn free_low_ports(n: usize) -> Vec<u16> {
     assert_eq!(ports.len(), n, "no {n} free ports");
     ports
 }
+
+/// `f` over `items`, `workers` at a time, in their order.
+pub fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let size = items.len().div_ceil(workers.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a worker panicked"))
+            .collect()
+    })
+}
