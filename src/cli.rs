@@ -186,20 +186,31 @@ fn execute(command: Command, quiet: bool) -> Result<()> {
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }
         Command::Check { scripts } => {
+            // Every problem in every file, not only the first.
             let mut failed = None;
+            let mut count = 0;
             for path in scripts {
-                match Source::read(&path).and_then(|src| runner::check(&src)) {
+                let checked = Source::read(&path)
+                    .map_err(|e| vec![e])
+                    .and_then(|src| runner::check(&src));
+                match checked {
                     Ok(()) => out(format!("{}: ok", path.display())),
-                    Err(e) => {
-                        crate::transcript::err(render(&e));
-                        failed.get_or_insert(e);
+                    Err(problems) => {
+                        for e in problems {
+                            count += 1;
+                            crate::transcript::err(render(&e));
+                            failed.get_or_insert(e);
+                        }
                     }
                 }
             }
             match failed {
                 None => Ok(()),
                 Some(Error::ReadScript { path, source }) => Err(Error::ReadScript { path, source }),
-                Some(_) => Err(Error::Script("some scripts did not pass the check".into())),
+                Some(_) => Err(Error::Script(format!(
+                    "{count} problem{} found; nothing was run",
+                    if count == 1 { "" } else { "s" }
+                ))),
             }
         }
         Command::Api { format } => {

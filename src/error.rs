@@ -81,6 +81,8 @@ pub enum Error {
         inner: Box<Error>,
         note: Option<String>,
     },
+    #[error("certificate generation failed: {0}")]
+    Pki(#[source] rcgen::Error),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -94,7 +96,7 @@ impl Error {
         match self {
             Error::ReadScript { .. } | Error::Script(_) => exit_code::SCRIPT_ERROR,
             Error::CheckFailed(_) => exit_code::CHECK_FAILED,
-            Error::Environment(_) | Error::Io { .. } => exit_code::ENVIRONMENT,
+            Error::Environment(_) | Error::Io { .. } | Error::Pki(_) => exit_code::ENVIRONMENT,
             Error::Timeout(_) => exit_code::TIMEOUT,
             Error::Located { inner, .. } => inner.exit_code(),
         }
@@ -119,6 +121,7 @@ impl Error {
             Error::Environment(m) => Error::Environment(m.clone()),
             Error::Timeout(m) => Error::Timeout(m.clone()),
             Error::Io { context, source } => Error::Environment(format!("{context}: {source}")),
+            Error::Pki(e) => Error::Environment(format!("certificate generation failed: {e}")),
             Error::Located { at, inner, note } => Error::Located {
                 at: at.clone(),
                 inner: Box::new(inner.duplicate()),

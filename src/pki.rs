@@ -112,7 +112,7 @@ pub struct Cert {
 }
 
 fn pki_err(e: rcgen::Error) -> Error {
-    Error::Environment(format!("certificate generation failed: {e}"))
+    Error::Pki(e)
 }
 
 /// Writes a file; private keys get mode 0600 from the start, never a moment of wider access.

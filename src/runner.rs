@@ -110,14 +110,21 @@ fn split_note(e: Error) -> (Error, Option<String>) {
     }
 }
 
-/// Compiles a script and checks it against the catalog of primitives; an error names
-/// file:line:col.
+/// Compiles a script and checks it against the catalog of primitives; the first problem, which
+/// names file:line:col.
 pub fn compile(engine: &Engine, catalog: &Catalog, src: &Source) -> Result<AST> {
+    problems(engine, catalog, src).map_err(|mut all| all.remove(0))
+}
+
+/// Compiles a script and checks it against the catalog: the AST, or every problem found (a
+/// syntax error alone, since nothing can be checked past it).
+pub fn problems(engine: &Engine, catalog: &Catalog, src: &Source) -> Result<AST, Vec<Error>> {
     let mut ast = engine
         .compile(&src.text)
-        .map_err(|e: ParseError| src.locate(e.1, Error::Script(e.0.to_string())))?;
+        .map_err(|e: ParseError| vec![src.locate(e.1, Error::Script(e.0.to_string()))])?;
     ast.set_source(src.name.as_str());
-    if let Some(call) = crate::script::check::unknown_call(engine, catalog, &ast) {
+    let mut found: Vec<(Position, Error)> = Vec::new();
+    for call in crate::script::check::unknown_calls(engine, catalog, &ast) {
         let n = call.arity;
         let sig = format!(
             "{} with {n} argument{}",
@@ -128,22 +135,29 @@ pub fn compile(engine: &Engine, catalog: &Catalog, src: &Source) -> Result<AST> 
         if let Some(near) = call.near {
             msg.push_str(&format!(" (did you mean `{near}`?)"));
         }
-        return Err(src.locate(call.pos, Error::Script(msg)));
+        found.push((call.pos, Error::Script(msg)));
     }
-    if let Some((msg, pos)) = crate::script::check::bad_expectation(&ast) {
-        return Err(src.locate(pos, Error::Script(msg)));
+    for (msg, pos) in crate::script::check::bad_expectations(&ast)
+        .into_iter()
+        .chain(crate::script::check::bad_options(catalog, &ast))
+    {
+        found.push((pos, Error::Script(msg)));
     }
-    if let Some((msg, pos)) = crate::script::check::bad_option(catalog, &ast) {
-        return Err(src.locate(pos, Error::Script(msg)));
+    if found.is_empty() {
+        return Ok(ast);
     }
-    Ok(ast)
+    // In the order of the script.
+    found.sort_by_key(|(pos, _)| (pos.line(), pos.position()));
+    Err(found
+        .into_iter()
+        .map(|(pos, e)| src.locate(pos, e))
+        .collect())
 }
 
 /// Compiles scripts and checks their calls against the primitives, without starting anything.
-pub fn check(src: &Source) -> Result<()> {
+pub fn check(src: &Source) -> Result<(), Vec<Error>> {
     let (engine, catalog) = engine::build(&Shared::default(), None);
-    compile(&engine, &catalog, src)?;
-    Ok(())
+    problems(&engine, &catalog, src).map(|_| ())
 }
 
 /// Runs a script. The transcript goes to stdout; the returned error says why a run failed.

@@ -339,3 +339,24 @@ fn conventions_of_a_command_line_tool() {
     assert_eq!(quiet.code, 0, "{}", quiet.stderr);
     assert_eq!(quiet.stdout, "ok: 1 check held\n");
 }
+
+/// `check` reports every problem of every file, in script order, and runs nothing.
+#[test]
+fn check_reports_every_problem_in_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.rhai");
+    let b = dir.path().join("b.rhai");
+    std::fs::write(
+        &a,
+        "let ca = ca(\"ca\");\nlaunch();\nlet s = issue(ca, \"s\", #{ sanz: 1 });\nexpect_error(|| 1, \"expird\");\n",
+    )
+    .unwrap();
+    std::fs::write(&b, "ca();\n").unwrap();
+    let run = etcdscript(&["check", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(run.code, SCRIPT_ERROR, "{}", run.stderr);
+    for place in ["a.rhai:2:1", "a.rhai:3:24", "a.rhai:4:20", "b.rhai:1:1"] {
+        common::assert_has(&run.stderr, place);
+    }
+    common::assert_has(&run.stderr, "4 problems found; nothing was run");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}

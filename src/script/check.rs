@@ -67,8 +67,8 @@ pub struct UnknownCall {
     pub near: Option<String>,
 }
 
-/// The first call to a function that does not exist with that many arguments.
-pub fn unknown_call(engine: &Engine, catalog: &Catalog, ast: &AST) -> Option<UnknownCall> {
+/// Every call to a function that does not exist with that many arguments.
+pub fn unknown_calls(engine: &Engine, catalog: &Catalog, ast: &AST) -> Vec<UnknownCall> {
     let known = known(engine, catalog, ast);
     // A variable may hold a closure and be called like a function: never flag those.
     let mut variables = HashSet::new();
@@ -81,7 +81,7 @@ pub fn unknown_call(engine: &Engine, catalog: &Catalog, ast: &AST) -> Option<Unk
     for f in ast.iter_functions() {
         variables.extend(f.params.iter().map(|p| p.to_string()));
     }
-    let mut found = None;
+    let mut found = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         let (call, pos, receiver) = match path.last() {
             Some(ASTNode::Expr(Expr::FnCall(x, pos)))
@@ -110,21 +110,21 @@ pub fn unknown_call(engine: &Engine, catalog: &Catalog, ast: &AST) -> Option<Unk
             let names: Vec<&str> = known.keys().map(String::as_str).collect();
             super::opts::closest(name, &names).map(str::to_owned)
         };
-        found = Some(UnknownCall {
+        found.push(UnknownCall {
             name: name.to_owned(),
             arity,
             pos,
             near,
         });
-        false
+        true
     });
     found
 }
 
-/// The first `expect_error` whose expected class, given literally, is no class: the message
-/// and where.
-pub fn bad_expectation(ast: &AST) -> Option<(String, Position)> {
-    let mut found = None;
+/// Every `expect_error` whose expected class, given literally, is no class: the message and
+/// where.
+pub fn bad_expectations(ast: &AST) -> Vec<(String, Position)> {
+    let mut found = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         let (call, pos) = match path.last() {
             Some(ASTNode::Expr(Expr::FnCall(x, pos)))
@@ -139,19 +139,18 @@ pub fn bad_expectation(ast: &AST) -> Option<(String, Position)> {
         };
         if let Err(msg) = super::expect::Expectation::parse(&expected) {
             let at = call.args[1].start_position();
-            found = Some((msg, if at.is_none() { pos } else { at }));
-            return false;
+            found.push((msg, if at.is_none() { pos } else { at }));
         }
         true
     });
     found
 }
 
-/// The first literal options map whose key the primitive does not know: the message, with the
+/// Every key of a literal options map that the primitive does not know: the message, with the
 /// valid keys and the likely one, and where. A map built at run time is checked when the call
 /// runs.
-pub fn bad_option(catalog: &Catalog, ast: &AST) -> Option<(String, Position)> {
-    let mut found = None;
+pub fn bad_options(catalog: &Catalog, ast: &AST) -> Vec<(String, Position)> {
+    let mut found = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         let (call, receiver) = match path.last() {
             Some(ASTNode::Expr(Expr::FnCall(x, _))) | Some(ASTNode::Stmt(Stmt::FnCall(x, _))) => {
@@ -194,7 +193,7 @@ pub fn bad_option(catalog: &Catalog, ast: &AST) -> Option<(String, Position)> {
                     .map(|k| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_default();
                 let param = p.params[i + receiver].name;
-                found = Some((
+                found.push((
                     format!(
                         "{}(): unknown option `{key}` in `{param}`{near}; valid options are: {}",
                         p.name,
@@ -202,7 +201,6 @@ pub fn bad_option(catalog: &Catalog, ast: &AST) -> Option<(String, Position)> {
                     ),
                     pos,
                 ));
-                return false;
             }
         }
         true
