@@ -19,23 +19,17 @@ let rogue_cert = issue(rogue_ca, "rogue-server", #{ cn: "localhost", sans: ["loc
 "#;
 
 fn run(name: &str, body: &str) -> common::Run {
-    let (run, _dir) = run_text(name, &format!("{PKI}{body}"), &[]);
-    eprintln!(
-        "--- {name}: exit {}\n{}{}",
-        run.code, run.stdout, run.stderr
-    );
-    run
+    common::Case::new(name).script(PKI).script(body).run()
 }
 
 #[track_caller]
 fn passes(run: &common::Run) {
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    run.code(0);
 }
 
 #[track_caller]
 fn fails(run: &common::Run, code: i32, words: &str) {
-    assert_eq!(run.code, code, "{}{}", run.stdout, run.stderr);
-    common::assert_has(&run.stderr, words);
+    run.code(code).stderr_has(words);
 }
 
 // ---- wait_healthy tells the truth --------------------------------------------------------

@@ -454,3 +454,71 @@ pub fn in_parallel<T: Sync, R: Send>(
             .collect()
     })
 }
+
+/// A script run to check, built a few words at a time, in the spirit of casey/just's `Test`:
+/// `Case::new("x.rhai").script(ONE_MEMBER).script("kv_get(m1, \"k\");").run().code(1)`.
+#[derive(Clone, Debug, Default)]
+pub struct Case {
+    name: String,
+    text: String,
+    args: Vec<String>,
+}
+
+impl Case {
+    /// A case whose script file is called `name`.
+    pub fn new(name: &str) -> Case {
+        Case {
+            name: name.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// Appends `text` to the script.
+    pub fn script(mut self, text: &str) -> Case {
+        self.text.push_str(text);
+        if !text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self
+    }
+
+    /// Adds an argument of `run`, before the script (`--timeout`, `--etcd`...).
+    pub fn arg(mut self, arg: &str) -> Case {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Runs it (etcd from ETCDSCRIPT_ETCD), echoing what it printed to the test's output.
+    pub fn run(&self) -> Run {
+        let extra: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let (run, _dir) = run_text(&self.name, &self.text, &extra);
+        eprintln!(
+            "--- {}: exit {}\n{}{}",
+            self.name, run.code, run.stdout, run.stderr
+        );
+        run
+    }
+}
+
+impl Run {
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "{}{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts words of the transcript.
+    #[track_caller]
+    pub fn stdout_has(&self, words: &str) -> &Run {
+        assert_has(&self.stdout, words);
+        self
+    }
+
+    /// Asserts words of the log and errors.
+    #[track_caller]
+    pub fn stderr_has(&self, words: &str) -> &Run {
+        assert_has(&self.stderr, words);
+        self
+    }
+}
