@@ -48,7 +48,21 @@ pub enum Command {
         /// Stop the run after this many seconds, tearing everything down.
         #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs())]
         timeout: u64,
+        /// Also write one JSON line per check to FILE as it resolves (script line and column,
+        /// operation, expected classes, class seen, who saw it, passed), then a verdict line.
+        #[arg(long, value_name = "FILE")]
+        checks: Option<PathBuf>,
     },
+    /// Run a suite: every *.rhai under the paths, each compared with its snapshot.
+    #[command(
+        long_about = "Run a suite: every *.rhai under PATHs (default scripts/), --jobs at a time, each as its own `etcdscript run` (own work dir, ports, timeout). Each script's exit code and transcript are compared with its snapshot (insta's .snap format): snapshots/<name>.rhai.snap beside the script, or DIR/<dir>@<name>.rhai.snap with --snapshots DIR. A missing or changed snapshot fails the script and is written as .snap.new, for `cargo insta review` or --accept; with CI=true (or INSTA_UPDATE=no) nothing is written unless --accept (or INSTA_UPDATE=always). A timeout, a panic or a broken environment fails a script whatever its snapshot says.\n\nExit codes: 0 every script passed; 1 a script failed, changed or is new; 2 bad command line; 4 environment error (an --etcd that does not exist).",
+        after_help = "Examples:\n  etcdscript test                       every script in scripts/\n  \
+etcdscript test tests/etcd --accept   accept new and changed snapshots\n  \
+etcdscript test --etcd /usr/bin/etcd --etcd ./etcd-3.5 --junit report.xml\n  \
+etcdscript test --partition hash:2/3 --junit share-2.xml   one CI machine of three\n  \
+etcdscript test --filter client- --fail-fast --list"
+    )]
+    Test(TestArgs),
     /// Compile scripts and check them without starting anything.
     Check {
         /// The scripts.
@@ -67,8 +81,82 @@ pub enum Command {
     Clean,
 }
 
+/// `etcdscript test`'s options; see [`crate::suite::Options`].
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Scripts, and directories searched for *.rhai [default: scripts].
+    paths: Vec<PathBuf>,
+    /// Keep every snapshot in DIR as <dir>@<name>.rhai.snap (this repository: --snapshots
+    /// snapshots) instead of snapshots/ beside each script.
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// How many scripts run at once [default: the number of cores].
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// The etcd binary; repeat it to run every script against each, held to one snapshot
+    /// [default: ETCDSCRIPT_ETCD, else `etcd` on PATH].
+    #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
+    etcd: Vec<PathBuf>,
+    /// Each script's --timeout.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::SUITE_DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// Run only scripts whose path contains PATTERN (repeatable: any one).
+    #[arg(long, value_name = "PATTERN")]
+    filter: Vec<String>,
+    /// Stop at the first failure: running scripts are stopped, the rest skipped.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print the scripts that would run, and run nothing.
+    #[arg(long)]
+    list: bool,
+    /// Accept new and changed snapshots: write them in place (also INSTA_UPDATE=always).
+    #[arg(long)]
+    accept: bool,
+    /// Run share M of N (hash:M/N): N machines with M = 1..N run disjoint shares whose union
+    /// is the suite.
+    #[arg(long, value_name = "hash:M/N")]
+    partition: Option<crate::suite::discover::Partition>,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Print TAP on stdout instead of the lines for a person (the summary goes to stderr).
+    #[arg(long)]
+    tap: bool,
+}
+
+impl TestArgs {
+    fn options(self) -> crate::suite::Options {
+        crate::suite::Options {
+            paths: self.paths,
+            snapshots: self.snapshots,
+            jobs: self.jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }),
+            etcd: self.etcd,
+            timeout: Duration::from_secs(self.timeout),
+            filter: self.filter,
+            fail_fast: self.fail_fast,
+            list: self.list,
+            accept: self.accept,
+            partition: self.partition,
+            junit: self.junit,
+            json: self.json,
+            tap: self.tap,
+        }
+    }
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn dispatch(cli: Cli) -> i32 {
+    if let Command::Test(args) = cli.command {
+        return crate::suite::run(&args.options()).unwrap_or_else(|e| {
+            eprintln!("{}", render(&e));
+            e.exit_code()
+        });
+    }
     match execute(cli.command) {
         Ok(()) => exit_code::SUCCESS,
         Err(e) => {
@@ -95,7 +183,11 @@ fn execute(command: Command) -> Result<()> {
             workdir,
             keep,
             timeout,
+            checks,
         } => {
+            if let Some(path) = &checks {
+                crate::suite::record::open(path)?;
+            }
             let src = Source::read(&script)?;
             let opts = RunOptions {
                 etcd,
@@ -137,6 +229,7 @@ fn execute(command: Command) -> Result<()> {
             println!("temp dir: {}", std::env::temp_dir().display());
             Ok(())
         }
+        Command::Test(_) => unreachable!("handled in dispatch"),
         Command::Clean => {
             let removed = crate::lifecycle::clean_stale(&std::env::temp_dir())?;
             for d in &removed {

@@ -11,6 +11,7 @@ pub mod pki;
 pub mod runner;
 pub mod script;
 pub mod session;
+pub mod suite;
 pub mod transcript;
 
 pub use error::{Error, Result};

@@ -46,3 +46,12 @@ pub const MEMBER_ADD_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 pub const PORT_RETRIES: usize = 5;
 /// How many log lines an error about a member quotes.
 pub const LOG_TAIL_LINES: usize = 8;
+/// `etcdscript test`: how long past its own `--timeout` a script's run may take to end (it tears
+/// its members down first) before the suite kills it.
+pub const SUITE_KILL_GRACE: Duration = Duration::from_secs(10);
+/// `etcdscript test`: how long to wait for a killed script's run to be reaped.
+pub const SUITE_REAP_TIMEOUT: Duration = Duration::from_secs(5);
+/// `etcdscript test`: how long an interrupted suite waits for its scripts' runs to tear down.
+pub const SUITE_CANCEL_GRACE: Duration = Duration::from_secs(5);
+/// `etcdscript test`: the default `--timeout` of each script's run.
+pub const SUITE_DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::fault::Fault;
 use crate::script::{engine, find_fault, Shared};
 use crate::session::{RunOptions, Session};
+use crate::suite::record;
 
 /// A script's text and the name it is shown under.
 pub struct Source {
@@ -108,9 +109,11 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
                 "ok: {checks} check{} held",
                 if checks == 1 { "" } else { "s" }
             ));
+            record::verdict(crate::error::exit_code::SUCCESS, None);
             Ok(())
         }
         Err(e) => {
+            record_unexpected(&e);
             let err = judge(src, &e, timeout);
             let headline = err.to_string();
             let first = headline
@@ -119,7 +122,20 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
                 .unwrap_or("")
                 .trim_start_matches("error: ");
             transcript.line(format!("FAILED: {first}"));
+            record::verdict(err.exit_code(), Some(first));
             Err(err)
+        }
+    }
+}
+
+/// Records an operation that had to work and was rejected as a failed check.
+fn record_unexpected(e: &EvalAltResult) {
+    if let Some(fault) = find_fault(e) {
+        if let Fault::Rejected { op, rejection, .. } = fault.as_ref() {
+            let pos = innermost(e).1;
+            record::Check::at("operation", pos.line(), pos.position())
+                .seen(rejection)
+                .record(op, false);
         }
     }
 }

@@ -9,6 +9,7 @@ use super::{find_fault, last_op, raise, script_err, with_session, Shared};
 use crate::error::Error;
 use crate::etcd::reject::{Class, Rejection};
 use crate::fault::Fault;
+use crate::suite::record::Check;
 
 /// What an `expect_error` accepts: one of some classes, and words of the detail if asked.
 #[derive(Debug, PartialEq)]
@@ -145,10 +146,14 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
               -> Result<(), Box<EvalAltResult>> {
             let want = Expectation::parse(&expected).map_err(script_err)?;
             let shown = want.describe();
+            let at = ctx.call_position();
+            let mut rec = Check::at("expect_error", at.line(), at.position());
+            rec.expected = want.classes.iter().map(|c| c.name().to_owned()).collect();
             let called = std::time::Instant::now();
             let before = last_op(&s);
             let e = match op.call_within_context::<Dynamic>(&ctx, ()) {
                 Ok(_) => {
+                    rec.record("the operation", false);
                     return Err(check_failed(&s, &ctx, format!(
                         "expect_error({shown}): the operation succeeded, but it had to be rejected"
                     )))
@@ -160,13 +165,16 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                 return Err(e);
             };
             // Only the refusal of the closure's own last operation counts.
+            let rec = rec.seen(rejection);
             if *seq <= before || *seq != last_op(&s) {
+                rec.record(op, false);
                 return Err(check_failed(&s, &ctx, format!(
                     "expect_error({shown}): the closure threw a rejection of an earlier operation ({op}); \
                      only a rejection of the last operation it performs counts"
                 )));
             }
             if !want.matches(rejection) {
+                rec.record(op, false);
                 return Err(check_failed(&s, &ctx, format!(
                     "expect_error({shown}): {op} {}, but with {}\n  = detail: {}",
                     if rejection.class == Class::StartFailed { "failed" } else { "was rejected" },
@@ -175,6 +183,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                 )));
             }
             // How long after the member logged the refusal the check resolved.
+            rec.record(op, true);
             tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
                 ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
             with_session(&s, |ss| {
@@ -194,7 +203,11 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
               actual: Dynamic,
               expected: Dynamic|
               -> Result<(), Box<EvalAltResult>> {
-            if !same(&actual, &expected) {
+            let at = ctx.call_position();
+            let held = same(&actual, &expected);
+            Check::at("assert_eq", at.line(), at.position())
+                .record(format!("{} == {}", show(&actual), show(&expected)), held);
+            if !held {
                 return Err(check_failed(
                     &s,
                     &ctx,
@@ -223,6 +236,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
               condition: bool,
               what: &str|
               -> Result<(), Box<EvalAltResult>> {
+            let at = ctx.call_position();
+            Check::at("assert", at.line(), at.position()).record(what, condition);
             if !condition {
                 return Err(check_failed(
                     &s,
