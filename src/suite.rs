@@ -337,7 +337,7 @@ fn run_jobs(
     for w in 0..workers {
         let (queue, stop, running, tx) = (queue.clone(), stop.clone(), running.clone(), tx.clone());
         let dir = dir.to_owned();
-        let timeout = opts.timeout;
+        let (timeout, fail_fast) = (opts.timeout, opts.fail_fast);
         let handle = std::thread::Builder::new()
             .name(format!("suite-{w}"))
             .spawn(move || loop {
@@ -349,6 +349,10 @@ fn run_jobs(
                 } else {
                     run_one(&job, &dir, timeout, &stop, &running)
                 };
+                // Stop here, before this worker takes another job; the receiver stops the rest.
+                if fail_fast && outcome.status.failed() {
+                    stop.store(true, Ordering::SeqCst);
+                }
                 if tx.send((job.index, job, outcome)).is_err() {
                     break;
                 }
@@ -360,7 +364,8 @@ fn run_jobs(
     let mut done = Vec::new();
     let mut pending: BTreeMap<PathBuf, Vec<(usize, Job, Outcome)>> = BTreeMap::new();
     for (index, job, outcome) in rx {
-        if opts.fail_fast && outcome.status.failed() && !stop.swap(true, Ordering::SeqCst) {
+        if opts.fail_fast && outcome.status.failed() {
+            stop.store(true, Ordering::SeqCst);
             for &pid in lock(&running).iter() {
                 let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGTERM);
             }
@@ -468,7 +473,12 @@ fn judge(out: &mut Outcome, job: &Job, f: &exec::Finished, timeout: Duration, ca
     out.exit = f.code;
     out.transcript = f.stdout.clone();
     out.checks = f.checks.clone();
-    let stderr: Vec<&str> = f.stderr.lines().collect();
+    // The work dir is kept for the member logs; that it was is no news to the reader.
+    let stderr: Vec<&str> = f
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("work dir kept: "))
+        .collect();
     out.stderr_tail = stderr[stderr.len().saturating_sub(20)..]
         .iter()
         .map(|l| (*l).to_owned())
@@ -499,11 +509,19 @@ fn judge(out: &mut Outcome, job: &Job, f: &exec::Finished, timeout: Duration, ca
             Some(s) => format!("killed by signal {s}"),
             None => "etcdscript panicked (exit 101)".into(),
         };
-        let why = stderr
-            .iter()
-            .find(|l| l.contains("panicked"))
+        // Rust's panic message is the line after "thread '...' panicked at FILE:LINE:COL:".
+        let at = stderr.iter().position(|l| l.contains(" panicked at "));
+        let why = at
+            .and_then(|i| stderr.get(i + 1))
             .map(|l| format!(": {}", l.trim()))
             .unwrap_or_default();
+        if let Some(i) = at {
+            out.stderr_tail = stderr[i..]
+                .iter()
+                .take(20)
+                .map(|l| (*l).to_owned())
+                .collect();
+        }
         (Status::Panicked, format!("{how}{why}"))
     } else if f.code == Some(exit_code::ENVIRONMENT) {
         (
