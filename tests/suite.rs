@@ -478,3 +478,71 @@ fn several_etcd_binaries_share_one_snapshot() {
         1
     );
 }
+
+/// The PIDs of every process descending from `root`, by their parent links in /proc.
+fn descendants(root: u32) -> Vec<(u32, String)> {
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c).to_owned();
+        let ppid: u32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        procs.push((pid, ppid, comm));
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, ppid, comm) in &procs {
+            if *ppid == parent {
+                found.push((*pid, comm.clone()));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_stops_every_run_and_its_members() {
+    let text = format!("{}\nlet i = 0;\nloop {{ i += 1; }}\n", common::ONE_MEMBER);
+    let s = Suite::new(&[("a.rhai", &text), ("b.rhai", &text)]);
+    let mut child = Command::new(common::bin())
+        .args(["test", "--jobs", "2", "--timeout", "60"])
+        .current_dir(s.dir.path())
+        .env_remove("CI")
+        .env("XDG_CACHE_HOME", s.path("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let begun = std::time::Instant::now();
+    let tree = loop {
+        let tree = descendants(child.id());
+        if tree.iter().filter(|(_, comm)| comm == "etcd").count() == 2 {
+            break tree;
+        }
+        assert!(
+            begun.elapsed() < std::time::Duration::from_secs(30),
+            "no members: {tree:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(common::signal_pid(child.id(), "INT"));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    common::assert_has(&stderr, "interrupted by SIGINT while running the suite");
+    let pids: Vec<u32> = tree.iter().map(|(p, _)| *p).collect();
+    common::assert_all_gone(&pids);
+}
