@@ -517,7 +517,7 @@ fn descendants(root: u32) -> Vec<(u32, String)> {
 fn ctrl_c_stops_every_run_and_its_members() {
     let text = format!("{}\nlet i = 0;\nloop {{ i += 1; }}\n", common::ONE_MEMBER);
     let s = Suite::new(&[("a.rhai", &text), ("b.rhai", &text)]);
-    let mut child = Command::new(common::bin())
+    let child = Command::new(common::bin())
         .args(["test", "--jobs", "2", "--timeout", "60"])
         .current_dir(s.dir.path())
         .env_remove("CI")
