@@ -13,7 +13,7 @@ pub mod snapshot;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -202,8 +202,12 @@ pub fn run(opts: &Options) -> Result<i32> {
         }
     }
     if opts.list {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for job in &jobs {
-            println!("{}", job.name);
+            if writeln!(out, "{}", job.name).is_err() {
+                break;
+            }
         }
         return Ok(exit_code::SUCCESS);
     }
@@ -216,16 +220,9 @@ pub fn run(opts: &Options) -> Result<i32> {
     let dir = suite_dir()?;
     let mut reporter = report::Live::new(total, opts.tap);
     let begun = Instant::now();
-    let results = run_jobs(
-        order,
-        opts,
-        dir.path(),
-        |outcomes| {
-            reporter.finished(outcomes);
-        },
-        update,
-        variants,
-    );
+    let results = run_jobs(order, opts, dir.path(), update, variants, |outcomes| {
+        reporter.finished(outcomes)
+    });
     let elapsed = begun.elapsed();
     crate::lifecycle::unregister_workdir();
     drop(dir);
@@ -323,12 +320,12 @@ fn run_jobs(
     jobs: Vec<Job>,
     opts: &Options,
     dir: &Path,
-    mut shown: impl FnMut(&[Outcome]),
     update: Update,
     variants: usize,
+    mut shown: impl FnMut(&[Outcome]),
 ) -> Result<Vec<(usize, Outcome)>> {
     let total = jobs.len();
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let queue = Arc::new(Queue::new(jobs));
     let stop = Arc::new(AtomicBool::new(false));
     let running: Arc<Mutex<HashSet<u32>>> = Arc::default();
     let (tx, rx) = mpsc::channel::<(usize, Job, Outcome)>();
@@ -341,7 +338,7 @@ fn run_jobs(
         let handle = std::thread::Builder::new()
             .name(format!("suite-{w}"))
             .spawn(move || loop {
-                let Some(job) = lock(&queue).pop_front() else {
+                let Some(job) = queue.take() else {
                     break;
                 };
                 let outcome = if stop.load(Ordering::SeqCst) {
@@ -353,6 +350,7 @@ fn run_jobs(
                 if fail_fast && outcome.status.failed() {
                     stop.store(true, Ordering::SeqCst);
                 }
+                queue.done(&job);
                 if tx.send((job.index, job, outcome)).is_err() {
                     break;
                 }
@@ -386,6 +384,47 @@ fn run_jobs(
         let _ = handle.join();
     }
     Ok(done)
+}
+
+/// The jobs not yet started. A script never runs twice at once (against two etcd binaries):
+/// it may pin ports or other things only one run can hold.
+struct Queue {
+    state: Mutex<(VecDeque<Job>, HashSet<PathBuf>)>,
+    changed: Condvar,
+}
+
+impl Queue {
+    fn new(jobs: Vec<Job>) -> Queue {
+        Queue {
+            state: Mutex::new((VecDeque::from(jobs), HashSet::new())),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The first job whose script is not running, waiting while every left job's script is;
+    /// `None` when no job is left.
+    fn take(&self) -> Option<Job> {
+        let mut state = lock(&self.state);
+        loop {
+            let (jobs, busy) = &mut *state;
+            if jobs.is_empty() {
+                return None;
+            }
+            if let Some(i) = jobs.iter().position(|j| !busy.contains(&j.script.path)) {
+                let job = jobs.remove(i)?;
+                busy.insert(job.script.path.clone());
+                return Some(job);
+            }
+            // Bounded only by the running job, which its own timeout bounds.
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// A job's run is over: its script may run again.
+    fn done(&self, job: &Job) {
+        lock(&self.state).1.remove(&job.script.path);
+        self.changed.notify_all();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -623,4 +662,36 @@ fn settle(group: &mut [(usize, Job, Outcome)], update: Update) -> Result<()> {
         Update::Never => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(index: usize, script: &str) -> Job {
+        Job {
+            index,
+            script: Script {
+                path: PathBuf::from(script),
+                root: PathBuf::from("."),
+                rel: script.into(),
+            },
+            etcd: None,
+            name: format!("{script} {index}"),
+            key: String::new(),
+            expected: None,
+            snapshot: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_script_never_runs_twice_at_once() {
+        let q = Queue::new(vec![job(0, "a"), job(1, "a"), job(2, "b")]);
+        let first = q.take().unwrap();
+        assert_eq!(first.index, 0);
+        assert_eq!(q.take().unwrap().index, 2, "the other run of `a` waits");
+        q.done(&first);
+        assert_eq!(q.take().unwrap().index, 1);
+        assert!(q.take().is_none());
+    }
 }

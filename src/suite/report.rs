@@ -97,10 +97,16 @@ impl Live {
             count(&|s| s.failed()),
             count(&|s| s == Status::Skipped),
         ));
+        // A closed stdout or stderr (a pipe to `head`) must not turn into a panic.
         if self.tap {
-            eprint!("{text}");
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
         } else {
-            print!("{text}");
+            let mut out = std::io::stdout().lock();
+            if self.tty {
+                let _ = write!(out, "\r\x1b[2K");
+            }
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
         }
     }
 }
