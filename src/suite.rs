@@ -337,22 +337,21 @@ fn run_jobs(
         let (timeout, fail_fast) = (opts.timeout, opts.fail_fast);
         let handle = std::thread::Builder::new()
             .name(format!("suite-{w}"))
-            .spawn(move || loop {
-                let Some(job) = queue.take() else {
-                    break;
-                };
-                let outcome = if stop.load(Ordering::SeqCst) {
-                    skipped(&job)
-                } else {
-                    run_one(&job, &dir, timeout, &stop, &running)
-                };
-                // Stop here, before this worker takes another job; the receiver stops the rest.
-                if fail_fast && outcome.status.failed() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-                queue.done(&job);
-                if tx.send((job.index, job, outcome)).is_err() {
-                    break;
+            .spawn(move || {
+                while let Some(job) = queue.take() {
+                    let outcome = if stop.load(Ordering::SeqCst) {
+                        skipped(&job)
+                    } else {
+                        run_one(&job, &dir, timeout, &stop, &running)
+                    };
+                    // Stop here, before this worker takes another job; the receiver stops the rest.
+                    if fail_fast && outcome.status.failed() {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    queue.done(&job);
+                    if tx.send((job.index, job, outcome)).is_err() {
+                        break;
+                    }
                 }
             })
             .map_err(Error::io("failed to start a suite worker"))?;
