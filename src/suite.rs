@@ -178,29 +178,7 @@ pub fn run(opts: &Options) -> Result<i32> {
         .filter(|s| opts.partition.is_none_or(|p| p.contains(&s.name())))
         .collect();
     let etcds = etcd_binaries(&opts.etcd)?;
-    let cache = schedule::cache_file();
-    let mut durations = schedule::Durations::load(cache.as_deref());
-    let mut jobs = Vec::new();
-    for script in &scripts {
-        let snapshot = script.snapshot_path(opts.snapshots.as_deref());
-        let expected = Snapshot::read(&snapshot)?;
-        for etcd in &etcds {
-            let name = match (etcd, etcds.len()) {
-                (Some((_, label)), 2..) => format!("{} [{label}]", script.name()),
-                _ => script.name(),
-            };
-            let key = schedule::key(&script.path, etcd.as_ref().map(|e| e.0.as_path()));
-            jobs.push(Job {
-                index: jobs.len(),
-                script: script.clone(),
-                etcd: etcd.clone(),
-                name,
-                key,
-                expected: expected.clone(),
-                snapshot: snapshot.clone(),
-            });
-        }
-    }
+    let jobs = plan(&scripts, &etcds, opts.snapshots.as_deref())?;
     if opts.list {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -212,6 +190,8 @@ pub fn run(opts: &Options) -> Result<i32> {
         return Ok(exit_code::SUCCESS);
     }
     let update = Update::decide(opts.accept);
+    let cache = schedule::cache_file();
+    let mut durations = schedule::Durations::load(cache.as_deref());
     let total = jobs.len();
     let mut order: Vec<Job> = jobs;
     order.sort_by_key(|j| std::cmp::Reverse(durations.estimate(&j.key, &j.script.path)));
@@ -228,17 +208,14 @@ pub fn run(opts: &Options) -> Result<i32> {
     drop(dir);
 
     let mut results = results?;
-    results.sort_by_key(|(index, _)| *index);
-    let outcomes: Vec<Outcome> = results.into_iter().map(|(_, o)| o).collect();
-    for (o, key) in outcomes
-        .iter()
-        .zip(outcome_keys(&outcomes, &scripts, &etcds))
-    {
+    results.sort_by_key(|(job, _)| job.index);
+    for (job, o) in &results {
         if o.status != Status::Skipped {
-            durations.set(key, o.duration.as_millis() as u64);
+            durations.set(job.key.clone(), o.duration.as_millis() as u64);
         }
     }
     durations.save(cache.as_deref());
+    let outcomes: Vec<Outcome> = results.into_iter().map(|(_, o)| o).collect();
     reporter.summary(&outcomes, elapsed, update);
     if let Some(path) = &opts.junit {
         std::fs::write(path, report::junit(&outcomes, elapsed))
@@ -255,23 +232,34 @@ pub fn run(opts: &Options) -> Result<i32> {
     })
 }
 
-/// The duration-cache key of each outcome, in the same order.
-fn outcome_keys(
-    outcomes: &[Outcome],
+/// The runs to do: every script against every etcd binary, with its snapshot.
+fn plan(
     scripts: &[Script],
     etcds: &[Option<(PathBuf, String)>],
-) -> Vec<String> {
-    let mut keys = Vec::new();
+    snapshots: Option<&Path>,
+) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
     for script in scripts {
+        let snapshot = script.snapshot_path(snapshots);
+        let expected = Snapshot::read(&snapshot)?;
         for etcd in etcds {
-            keys.push(schedule::key(
-                &script.path,
-                etcd.as_ref().map(|e| e.0.as_path()),
-            ));
+            let name = match (etcd, etcds.len()) {
+                (Some((_, label)), 2..) => format!("{} [{label}]", script.name()),
+                _ => script.name(),
+            };
+            let key = schedule::key(&script.path, etcd.as_ref().map(|e| e.0.as_path()));
+            jobs.push(Job {
+                index: jobs.len(),
+                script: script.clone(),
+                etcd: etcd.clone(),
+                name,
+                key,
+                expected: expected.clone(),
+                snapshot: snapshot.clone(),
+            });
         }
     }
-    debug_assert_eq!(keys.len(), outcomes.len());
-    keys
+    Ok(jobs)
 }
 
 /// The etcd binaries and their labels (`etcd 3.5.1`). None given: `etcd` on PATH if there is
@@ -323,7 +311,7 @@ fn run_jobs(
     update: Update,
     variants: usize,
     mut shown: impl FnMut(&[Outcome]),
-) -> Result<Vec<(usize, Outcome)>> {
+) -> Result<Vec<(Job, Outcome)>> {
     let total = jobs.len();
     let queue = Arc::new(Queue::new(jobs));
     let stop = Arc::new(AtomicBool::new(false));
@@ -376,7 +364,7 @@ fn run_jobs(
             settle(&mut group, update)?;
             let outcomes: Vec<Outcome> = group.iter().map(|(_, _, o)| o.clone()).collect();
             shown(&outcomes);
-            done.extend(group.into_iter().map(|(i, _, o)| (i, o)));
+            done.extend(group.into_iter().map(|(_, job, o)| (job, o)));
         }
     }
     for handle in handles {
