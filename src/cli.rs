@@ -90,7 +90,8 @@ pub struct TestArgs {
     /// snapshots) instead of snapshots/ beside each script.
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
-    /// How many scripts run at once [default: the number of cores].
+    /// How many scripts run at once [default: twice the number of cores: a run spends about
+    /// half its time waiting on etcd].
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// The etcd binary; repeat it to run every script against each, held to one snapshot
@@ -132,9 +133,7 @@ impl TestArgs {
         crate::suite::Options {
             paths: self.paths,
             snapshots: self.snapshots,
-            jobs: self.jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            }),
+            jobs: self.jobs.unwrap_or_else(crate::suite::default_jobs),
             etcd: self.etcd,
             timeout: Duration::from_secs(self.timeout),
             filter: self.filter,
