@@ -51,7 +51,5 @@ pub const LOG_TAIL_LINES: usize = 8;
 pub const SUITE_KILL_GRACE: Duration = Duration::from_secs(10);
 /// `etcdscript test`: how long to wait for a killed script's run to be reaped.
 pub const SUITE_REAP_TIMEOUT: Duration = Duration::from_secs(5);
-/// `etcdscript test`: how long an interrupted suite waits for its scripts' runs to tear down.
-pub const SUITE_CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// `etcdscript test`: the default `--timeout` of each script's run.
 pub const SUITE_DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

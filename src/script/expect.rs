@@ -164,8 +164,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
             let Fault::Rejected { op, rejection, seq } = fault.as_ref() else {
                 return Err(e);
             };
-            // Only the refusal of the closure's own last operation counts.
             let rec = rec.seen(rejection);
+            // Only the refusal of the closure's own last operation counts.
             if *seq <= before || *seq != last_op(&s) {
                 rec.record(op, false);
                 return Err(check_failed(&s, &ctx, format!(
@@ -182,8 +182,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                     rejection.detail
                 )));
             }
-            // How long after the member logged the refusal the check resolved.
             rec.record(op, true);
+            // How long after the member logged the refusal the check resolved.
             tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
                 ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
             with_session(&s, |ss| {
