@@ -20,10 +20,13 @@ pub struct Live {
 impl Live {
     pub fn new(total: usize, tap: bool) -> Live {
         let tty = !tap && std::io::stdout().is_terminal();
+        let mut out = std::io::stdout().lock();
         if tap {
-            println!("TAP version 14");
-            println!("1..{total}");
+            let _ = write!(out, "TAP version 14\n1..{total}\n");
+        } else if tty && total > 0 {
+            let _ = write!(out, "    0/{total} done");
         }
+        let _ = out.flush();
         Live {
             total,
             done: 0,
