@@ -19,6 +19,7 @@ use crate::transcript::Transcript;
 mod calls;
 mod health;
 mod members;
+mod ports;
 
 /// How a run is set up (from the command line).
 #[derive(Clone, Debug, Default)]

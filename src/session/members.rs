@@ -2,13 +2,11 @@
 //! serve, health, refusals between peers, membership changes, stopping.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use tokio::net::TcpSocket;
-
+use super::ports::reserve_port;
 use super::{
     valid_name, ClusterId, ClusterSpec, ClusterState, IdentitySpec, MemberId, MemberOverrides,
     MemberSlot, MemberState, Session, Target,
@@ -21,21 +19,6 @@ use crate::fault::{Fault, OpResult};
 use crate::lifecycle;
 use crate::limits;
 use crate::pki::{CertSpec, Usage};
-
-/// Picks a free loopback port and holds it: bound, so that no other run is given it, but not
-/// listening, so that a member dialing it before its owner starts is refused at once instead of
-/// hanging in a handshake nobody answers (etcd waits a second per such peer at bootstrap).
-fn reserve_port() -> Result<(u16, TcpSocket)> {
-    let socket = TcpSocket::new_v4().map_err(Error::io("failed to open a socket"))?;
-    socket
-        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .map_err(Error::io("failed to find a free port"))?;
-    let port = socket
-        .local_addr()
-        .map_err(Error::io("failed to read a port"))?
-        .port();
-    Ok((port, socket))
-}
 
 impl Session {
     /// `cluster(names, opts)`: plans members and ports; starts nothing.
