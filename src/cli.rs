@@ -79,7 +79,21 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..=crate::limits::MAX_RUN_TIMEOUT.as_secs()))]
         timeout: u64,
+        /// Also write one JSON line per check to FILE as it resolves (script line and column,
+        /// operation, expected classes, class seen, who saw it, passed), then a verdict line.
+        #[arg(long, value_name = "FILE")]
+        checks: Option<PathBuf>,
     },
+    /// Run a suite: every *.rhai under the paths, each compared with its snapshot.
+    #[command(
+        long_about = "Run a suite: every *.rhai under PATHs (default scripts/), --jobs at a time, each as its own `etcdscript run` (own work dir, ports, timeout). Each script's exit code and transcript are compared with its snapshot (insta's .snap format): snapshots/<name>.rhai.snap beside the script, or DIR/<dir>@<name>.rhai.snap with --snapshots DIR. A missing or changed snapshot fails the script and is written as .snap.new, for `cargo insta review` or --accept; with CI=true (or INSTA_UPDATE=no) nothing is written unless --accept (or INSTA_UPDATE=always). A timeout, a panic or a broken environment fails a script whatever its snapshot says.\n\nExit codes: 0 every script passed; 1 a script failed, changed or is new; 2 bad command line; 4 environment error (an --etcd that does not exist).",
+        after_help = "Examples:\n  etcdscript test                       every script in scripts/\n  \
+etcdscript test tests/etcd --accept   accept new and changed snapshots\n  \
+etcdscript test --etcd /usr/bin/etcd --etcd ./etcd-3.5 --junit report.xml\n  \
+etcdscript test --partition hash:2/3 --junit share-2.xml   one CI machine of three\n  \
+etcdscript test --filter client- --fail-fast --list"
+    )]
+    Test(TestArgs),
     /// Compile scripts and check them without starting anything.
     Check {
         /// The scripts.
@@ -123,10 +137,77 @@ pub enum Command {
     },
 }
 
+/// `etcdscript test`'s options; see [`crate::suite::Options`].
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Scripts, and directories searched for *.rhai [default: scripts].
+    paths: Vec<PathBuf>,
+    /// Keep every snapshot in DIR as <dir>@<name>.rhai.snap (this repository: --snapshots
+    /// snapshots) instead of snapshots/ beside each script.
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// How many scripts run at once [default: twice the number of cores: a run spends about
+    /// half its time waiting on etcd].
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// The etcd binary; repeat it to run every script against each, held to one snapshot
+    /// [default: ETCDSCRIPT_ETCD, else `etcd` on PATH].
+    #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
+    etcd: Vec<PathBuf>,
+    /// Each script's --timeout.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::SUITE_DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// Run only scripts whose path contains PATTERN (repeatable: any one).
+    #[arg(long, value_name = "PATTERN")]
+    filter: Vec<String>,
+    /// Stop at the first failure: running scripts are stopped, the rest skipped.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print the scripts that would run, and run nothing.
+    #[arg(long)]
+    list: bool,
+    /// Accept new and changed snapshots: write them in place (also INSTA_UPDATE=always).
+    #[arg(long)]
+    accept: bool,
+    /// Run share M of N (hash:M/N): N machines with M = 1..N run disjoint shares whose union
+    /// is the suite.
+    #[arg(long, value_name = "hash:M/N")]
+    partition: Option<crate::suite::discover::Partition>,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Print TAP on stdout instead of the lines for a person (the summary goes to stderr).
+    #[arg(long)]
+    tap: bool,
+}
+
+impl TestArgs {
+    fn options(self) -> crate::suite::Options {
+        crate::suite::Options {
+            paths: self.paths,
+            snapshots: self.snapshots,
+            jobs: self.jobs.unwrap_or_else(crate::suite::default_jobs),
+            etcd: self.etcd,
+            timeout: Duration::from_secs(self.timeout),
+            filter: self.filter,
+            fail_fast: self.fail_fast,
+            list: self.list,
+            accept: self.accept,
+            partition: self.partition,
+            junit: self.junit,
+            json: self.json,
+            tap: self.tap,
+        }
+    }
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match execute(cli.command, cli.quiet) {
-        Ok(()) => exit_code::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             crate::transcript::err(render(&e));
             e.exit_code()
@@ -161,8 +242,8 @@ fn render(e: &Error) -> String {
     out
 }
 
-fn execute(command: Command, quiet: bool) -> Result<()> {
-    match command {
+fn execute(command: Command, quiet: bool) -> Result<i32> {
+    let done: Result<()> = match command {
         Command::Run {
             script,
             etcd,
@@ -170,9 +251,13 @@ fn execute(command: Command, quiet: bool) -> Result<()> {
             keep,
             keep_data,
             timeout,
+            checks,
         } => {
             // The deadline starts before the script is read: --timeout bounds all of it.
             let deadline = Instant::now() + Duration::from_secs(timeout);
+            if let Some(path) = &checks {
+                crate::suite::record::open(path)?;
+            }
             let src = Source::read(&script)?;
             let opts = RunOptions {
                 etcd,
@@ -245,6 +330,8 @@ fn execute(command: Command, quiet: bool) -> Result<()> {
             out(format!("temp dir: {}", std::env::temp_dir().display()));
             Ok(())
         }
+        // The suite has said what passed and failed; its code is the verdict.
+        Command::Test(args) => return crate::suite::run(&args.options()),
         Command::Clean { kept } => {
             let report = crate::workdirs::clean_stale(&std::env::temp_dir(), kept)?;
             for d in &report.removed {
@@ -263,5 +350,6 @@ fn execute(command: Command, quiet: bool) -> Result<()> {
             out(format!("{} work dir(s) removed", report.removed.len()));
             Ok(())
         }
-    }
+    };
+    done.map(|()| exit_code::SUCCESS)
 }

@@ -17,6 +17,7 @@ pub mod quote;
 pub mod runner;
 pub mod script;
 pub mod session;
+pub mod suite;
 pub mod transcript;
 pub mod workdirs;
 

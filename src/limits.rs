@@ -59,3 +59,10 @@ pub const MAX_ERROR_LINE_CHARS: usize = 1000;
 /// script is stopped with an error (exit 5). Rhai's own limits (string, array and map sizes) do
 /// not see everything a script can hold, such as function pointers with curried arguments.
 pub const MAX_MEMORY: usize = 512 << 20;
+/// `etcdscript test`: how long past its own `--timeout` a script's run may take to end (it tears
+/// its members down first) before the suite kills it.
+pub const SUITE_KILL_GRACE: Duration = Duration::from_secs(10);
+/// `etcdscript test`: how long to wait for a killed script's run to be reaped.
+pub const SUITE_REAP_TIMEOUT: Duration = Duration::from_secs(5);
+/// `etcdscript test`: the default `--timeout` of each script's run.
+pub const SUITE_DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

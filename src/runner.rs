@@ -14,6 +14,7 @@ use crate::quote;
 use crate::script::catalog::Catalog;
 use crate::script::{engine, find_fault, Shared};
 use crate::session::{RunOptions, Session};
+use crate::suite::record;
 
 /// A script's text and the name it is shown under.
 pub struct Source {
@@ -193,12 +194,28 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
                 "ok: {checks} check{} held",
                 if checks == 1 { "" } else { "s" }
             ));
+            record::verdict(crate::error::exit_code::SUCCESS, None);
             Ok(())
         }
         Err(e) => {
+            record_unexpected(&e);
             let err = judge(src, &e, timeout, &engine, &catalog);
-            transcript.line(format!("FAILED: {}", err.headline()));
+            let headline = err.headline();
+            transcript.line(format!("FAILED: {headline}"));
+            record::verdict(err.exit_code(), Some(&headline));
             Err(err)
+        }
+    }
+}
+
+/// Records an operation that had to work and was rejected as a failed check.
+fn record_unexpected(e: &EvalAltResult) {
+    if let Some(fault) = find_fault(e) {
+        if let Fault::Rejected { op, rejection, .. } = fault.as_ref() {
+            let pos = innermost(e).1;
+            record::Check::at("operation", pos.line(), pos.position())
+                .seen(rejection)
+                .record(op, false);
         }
     }
 }

@@ -10,6 +10,7 @@ use super::{find_fault, last_op, raise, script_err, Shared};
 use crate::error::Error;
 use crate::etcd::reject::{Class, Rejection};
 use crate::fault::Fault;
+use crate::suite::record::Check;
 
 /// What an `expect_error` accepts: one of some classes, and words of the detail if asked.
 #[derive(Debug, PartialEq)]
@@ -165,17 +166,21 @@ fn expect_error(c: &Call) -> Result<(), Box<EvalAltResult>> {
     let want = Expectation::parse(&expected).map_err(script_err)?;
     let shown = want.describe();
     let s = c.shared;
+    let at = c.ctx.call_position();
+    let mut rec = Check::at("expect_error", at.line(), at.position());
+    rec.expected = want.classes.iter().map(|c| c.name().to_owned()).collect();
     let called = std::time::Instant::now();
     let before = last_op(s);
     let e = match op.call_within_context::<Dynamic>(&c.ctx, ()) {
         Ok(_) => {
+            rec.record("the operation", false);
             return Err(check_failed(
                 s,
                 &c.ctx,
                 format!(
                     "expect_error({shown}): the operation succeeded, but it had to be rejected"
                 ),
-            ))
+            ));
         }
         Err(e) => e,
     };
@@ -186,7 +191,9 @@ fn expect_error(c: &Call) -> Result<(), Box<EvalAltResult>> {
         return Err(e);
     };
     // Only the refusal of the closure's own last operation counts.
+    let rec = rec.seen(rejection);
     if *seq <= before || *seq != last_op(s) {
+        rec.record(op, false);
         return Err(check_failed(
             s,
             &c.ctx,
@@ -199,6 +206,7 @@ fn expect_error(c: &Call) -> Result<(), Box<EvalAltResult>> {
     // A start failure the check addressed is the check's outcome, no longer the run's.
     s.forgive(&fault);
     if !want.matches(rejection) {
+        rec.record(op, false);
         return Err(check_failed(
             s,
             &c.ctx,
@@ -214,6 +222,7 @@ fn expect_error(c: &Call) -> Result<(), Box<EvalAltResult>> {
             ),
         ));
     }
+    rec.record(op, true);
     // How long after the member logged the refusal the check resolved.
     tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
         ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
@@ -235,7 +244,11 @@ pub fn register(r: &mut Registrar) {
             c.get(0).cloned().unwrap_or_default(),
             c.get(1).cloned().unwrap_or_default(),
         );
-        if !same(&actual, &expected) {
+        let at = c.ctx.call_position();
+        let held = same(&actual, &expected);
+        Check::at("assert_eq", at.line(), at.position())
+            .record(format!("{} == {}", show(&actual), show(&expected)), held);
+        if !held {
             return Err(check_failed(
                 c.shared,
                 &c.ctx,
@@ -254,6 +267,8 @@ pub fn register(r: &mut Registrar) {
     });
     r.primitive(ASSERT, |c| {
         let (condition, what) = (c.bool(0)?, c.string(1)?);
+        let at = c.ctx.call_position();
+        Check::at("assert", at.line(), at.position()).record(&what, condition);
         if !condition {
             return Err(check_failed(
                 c.shared,
