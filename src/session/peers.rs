@@ -18,8 +18,9 @@ use crate::etcd::evidence::{parse_line, Event, PeerRef};
 use crate::etcd::log::MemberLog;
 use crate::etcd::reject::Rejection;
 
-/// How close in time a listener's refusal and a peer's failed dial must be to be one connection.
-const PAIR_WINDOW: Duration = Duration::from_millis(100);
+/// How close in time a listener's refusal and a peer's failed dial must be to be one connection:
+/// the two sides log within milliseconds of each other, and a loaded machine may delay either.
+const PAIR_WINDOW: Duration = Duration::from_millis(500);
 
 /// What a cluster's members logged about refused connections since some marks, read as they
 /// write it. Members are known by their index in the cluster.
