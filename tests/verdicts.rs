@@ -647,3 +647,21 @@ fn an_error_inside_a_primitive_names_its_line() {
     fails(&r, SCRIPT_ERROR, "already taken");
     common::assert_has(&r.stderr, "dup.rhai:8:");
 }
+
+/// Refusals are paired by the time each side logged them: that holds in any time zone.
+#[test]
+fn refusals_pair_in_any_time_zone() {
+    common::Case::new("zone.rhai")
+        .env("TZ", "Europe/Paris")
+        .script(PKI)
+        .script(
+            r#"
+let server_only = issue(ca, "server-only", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server"] });
+let bad = cluster(["b1", "b2", "b3"], #{ ca: ca, cert: server_only, health_timeout_ms: 60000 });
+for name in bad.names { spawn_member(bad, name); }
+expect_error(|| wait_healthy(bad), "incompatible key usage");
+"#,
+        )
+        .run()
+        .code(0);
+}

@@ -72,9 +72,7 @@ pub fn parse_line(member: &str, line: &str) -> Option<Event> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     let msg = v.get("msg")?.as_str()?;
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let logged_at = field("ts").and_then(|ts| {
-        time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339).ok()
-    });
+    let logged_at = field("ts").and_then(|ts| super::reject::parse_ts(&ts));
     let rejection = |error: &str| Rejection {
         class: classify_tls_error(error),
         witness: Witness::MemberLog(member.to_owned()),

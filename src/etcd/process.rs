@@ -41,6 +41,8 @@ impl EtcdProcess {
         let parent = std::process::id();
         let mut cmd = Command::new(bin);
         cmd.args(args)
+            // Log times in UTC, whatever the machine's zone: refusals are paired by time.
+            .env("TZ", "UTC")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

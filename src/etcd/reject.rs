@@ -130,17 +130,26 @@ pub struct Rejection {
     pub logged_at: Option<time::OffsetDateTime>,
 }
 
+/// The time of an etcd log line: zap writes ISO 8601, `2026-11-29T19:05:31.637Z` in UTC (which
+/// etcdscript starts members in) or `2026-11-29T20:05:31.637+0100` in a local zone.
+pub fn parse_ts(ts: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(ts, &Rfc3339) {
+        return Some(t);
+    }
+    let local = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
+    );
+    time::OffsetDateTime::parse(ts, &local).ok()
+}
+
 impl Rejection {
     /// A refusal by `member`, read from one line of its log, if the line is one.
     pub fn from_log_line(member: &str, line: &str) -> Option<Rejection> {
         let error = rejected_connection_error(line)?;
         let logged_at = serde_json::from_str::<serde_json::Value>(line)
             .ok()
-            .and_then(|v| {
-                let ts = v.get("ts")?.as_str()?.to_owned();
-                time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339)
-                    .ok()
-            });
+            .and_then(|v| parse_ts(v.get("ts")?.as_str()?));
         Some(Rejection {
             class: classify_tls_error(&error),
             witness: Witness::MemberLog(member.to_owned()),
@@ -310,6 +319,13 @@ mod tests {
     // Lines as etcd 3.4.23 and 3.5.1 write them with --logger zap.
     const NO_CERT_34: &str = r#"{"level":"warn","ts":"2026-11-28T15:51:52.540Z","caller":"embed/config_logging.go:287","msg":"rejected connection","remote-addr":"127.0.0.1:46262","server-name":"localhost","error":"tls: client didn't provide a certificate"}"#;
     const NO_CERT_35: &str = r#"{"level":"warn","ts":"2026-11-28T15:52:00.858Z","caller":"embed/config_logging.go:169","msg":"rejected connection","remote-addr":"127.0.0.1:58786","server-name":"localhost","error":"tls: client didn't provide a certificate"}"#;
+
+    #[test]
+    fn log_times_read_in_utc_and_in_a_local_zone() {
+        let utc = parse_ts("2026-11-29T19:05:31.637Z").expect("utc");
+        let paris = parse_ts("2026-11-29T20:05:31.637+0100").expect("local");
+        assert_eq!(utc, paris);
+    }
 
     #[test]
     fn no_client_certificate_from_both_versions() {

@@ -462,6 +462,7 @@ pub struct Case {
     name: String,
     text: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Case {
@@ -488,10 +489,26 @@ impl Case {
         self
     }
 
+    /// Sets an environment variable of the run.
+    pub fn env(mut self, key: &str, value: &str) -> Case {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Runs it (etcd from ETCDSCRIPT_ETCD), echoing what it printed to the test's output.
     pub fn run(&self) -> Run {
-        let extra: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let (run, _dir) = run_text(&self.name, &self.text, &extra);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(&self.name);
+        std::fs::write(&path, &self.text).expect("write script");
+        let out = Command::new(bin())
+            .arg("run")
+            .args(&self.args)
+            .arg(&path)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(root())
+            .output()
+            .expect("failed to run etcdscript");
+        let run = Run::from(out);
         eprintln!(
             "--- {}: exit {}\n{}{}",
             self.name, run.code, run.stdout, run.stderr
