@@ -105,17 +105,9 @@ fn a_refused_client_is_not_blamed_on_the_target() {
     live.wait_for("ready");
     let port = live.client_port("m1");
     // An outside client without a certificate, refused by m1 again and again during the wait.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = stop.clone();
-    let knocker = std::thread::spawn(move || {
-        while !s.load(std::sync::atomic::Ordering::Relaxed) {
-            common::tls_knock(port);
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    });
+    let knocker = common::Knocker::start(port, std::time::Duration::from_millis(50));
     let (code, stderr) = live.finish();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    knocker.join().unwrap();
+    drop(knocker);
     assert_eq!(code, CHECK_FAILED, "{stderr}");
     common::assert_has(&stderr, "wait healthy m1: rejected: timeout");
 }
@@ -530,13 +522,7 @@ fn a_client_refused_beside_a_rogue_peer_is_not_the_peer_s_refusal() {
         .collect();
     drop(held);
     let port = p[0];
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = stop.clone();
-    let knocker = std::thread::spawn(move || {
-        while !s.load(std::sync::atomic::Ordering::Relaxed) {
-            common::tls_knock(port);
-        }
-    });
+    let knocker = common::Knocker::start(port, std::time::Duration::ZERO);
     let script = |class: &str| {
         format!(
             "let c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{{ ca: ca, cert: server, client_ports: [{port}, {}, {}], peer_ports: [{}, {}, {}] }});\n\
@@ -552,8 +538,7 @@ fn a_client_refused_beside_a_rogue_peer_is_not_the_peer_s_refusal() {
     };
     let truth = run("knocked-truth.rhai", &script("unknown authority"));
     let claim = run("knocked-claim.rhai", &script("no client certificate"));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    knocker.join().unwrap();
+    drop(knocker);
     passes(&truth);
     fails(&claim, CHECK_FAILED, "but with unknown authority");
 }

@@ -539,3 +539,36 @@ impl Run {
         self
     }
 }
+
+/// An outside client without a certificate, knocking at a port over and over (a TLS handshake,
+/// then `pause`) until dropped.
+pub struct Knocker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Knocker {
+    pub fn start(port: u16, pause: std::time::Duration) -> Knocker {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                tls_knock(port);
+                std::thread::sleep(pause);
+            }
+        });
+        Knocker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Knocker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
