@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use etcd_client::Client;
 use hyper_util::rt::TokioIo;
+use time::OffsetDateTime;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use super::log::MemberLog;
@@ -30,32 +31,49 @@ pub struct ClientTls {
     pub server_name: String,
 }
 
-/// The source ports of the connections one call made.
+/// The source ports of the connections one call made, each with when it was taken.
 #[derive(Clone, Debug, Default)]
-pub struct SourcePorts(Arc<Mutex<Vec<u16>>>);
+pub struct SourcePorts(Arc<Mutex<Vec<(u16, OffsetDateTime)>>>);
 
-/// The source port of every connection this process has made: a member's log line naming one
-/// of them is about our client, never a peer.
-static OURS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+/// The source port of every connection this process has made, with when it last took it: a
+/// member's log line naming one of them, logged since, is about our client, never a peer.
+static OURS: Mutex<Vec<(u16, OffsetDateTime)>> = Mutex::new(Vec::new());
 
-/// Whether a connection from `port` was one of ours.
-pub fn is_our_port(port: u16) -> bool {
+/// How much earlier than the moment we took a port a log line may say it was written: log times
+/// are in milliseconds, ours are not.
+const CLOCK_SLACK: time::Duration = time::Duration::milliseconds(10);
+
+/// Whether `port`, taken at `since`, can be the one a line logged `at` names.
+fn taken_by_then(since: OffsetDateTime, at: Option<OffsetDateTime>) -> bool {
+    at.is_none_or(|at| at >= since - CLOCK_SLACK)
+}
+
+/// Whether a connection from `port`, refused at `at`, was one of ours: we had taken the port
+/// by then. (A port we used before may since serve a peer's connection.)
+pub fn is_our_port(port: u16, at: Option<OffsetDateTime>) -> bool {
     OURS.lock()
         .unwrap_or_else(|e| e.into_inner())
-        .contains(&port)
+        .iter()
+        .any(|&(p, since)| p == port && taken_by_then(since, at))
 }
 
 impl SourcePorts {
     fn push(&self, port: u16) {
-        self.0.lock().expect("source ports lock").push(port);
+        let now = OffsetDateTime::now_utc();
+        self.0.lock().expect("source ports lock").push((port, now));
         let mut ours = OURS.lock().unwrap_or_else(|e| e.into_inner());
-        if !ours.contains(&port) {
-            ours.push(port);
+        match ours.iter_mut().find(|(p, _)| *p == port) {
+            Some(entry) => entry.1 = now,
+            None => ours.push((port, now)),
         }
     }
 
-    fn contains(&self, port: u16) -> bool {
-        self.0.lock().expect("source ports lock").contains(&port)
+    fn contains(&self, port: u16, at: Option<OffsetDateTime>) -> bool {
+        self.0
+            .lock()
+            .expect("source ports lock")
+            .iter()
+            .any(|&(p, since)| p == port && taken_by_then(since, at))
     }
 }
 
@@ -129,7 +147,9 @@ fn our_rejection(logs: &[MemberLog], marks: &[u64], ports: &SourcePorts) -> Opti
         // the remote address is parsed.
         lines.iter().find_map(|line| {
             let rejection = Rejection::from_log_line(&log.member, line)?;
-            ports.contains(remote_port(line)?).then_some(rejection)
+            ports
+                .contains(remote_port(line)?, rejection.logged_at)
+                .then_some(rejection)
         })
     })
 }

@@ -88,8 +88,8 @@ impl PeerWatch {
                     }
                     Event::Refused {
                         remote_port: Some(p),
-                        ..
-                    } if is_our_port(*p) => {}
+                        rejection,
+                    } if is_our_port(*p, rejection.logged_at) => {}
                     _ if offset > fresh_from => self.events.push((i, event)),
                     _ => {}
                 }
