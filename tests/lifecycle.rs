@@ -163,7 +163,7 @@ fn a_lost_race_for_a_port_is_retried() {
     let (code, stderr) = run.finish();
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("a port was taken before etcd could bind it; picking new ports"),
+        stderr.contains("its client port was taken before etcd could bind it; picking a new one"),
         "{stderr}"
     );
     assert!(

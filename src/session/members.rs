@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{ClusterId, MemberId, MemberOverrides, MemberState, Session};
+use super::{ports, ClusterId, MemberId, MemberOverrides, MemberState, Session};
 use crate::error::{Error, Result};
 use crate::etcd::args;
 use crate::etcd::log::MemberLog;
@@ -130,16 +130,30 @@ impl Session {
                 Ok(()) => break,
                 Err(e) => {
                     let port_lost = log.contains_since(mark, "address already in use").0;
+                    let client_port = self.slot(m).client_port;
+                    // etcd names the address it could not bind.
+                    let client_lost = port_lost
+                        && log
+                            .contains_since(mark, &format!("127.0.0.1:{client_port}: bind"))
+                            .0;
                     let c = self.cluster(m.cluster);
-                    let may_repick = port_lost
-                        && attempt <= limits::PORT_RETRIES
-                        && c.spec.client_ports.is_none()
-                        && c.spec.peer_ports.is_none()
-                        && !c
-                            .members
-                            .iter()
-                            .any(|o| matches!(o.state, MemberState::Running(_)));
-                    if !may_repick {
+                    let free_ports = c.spec.client_ports.is_none() && c.spec.peer_ports.is_none();
+                    let alone = !c
+                        .members
+                        .iter()
+                        .any(|o| matches!(o.state, MemberState::Running(_)));
+                    let retry = attempt <= limits::PORT_RETRIES && free_ports;
+                    if retry && client_lost {
+                        // The client port is in no other member's configuration: a new one
+                        // will do, whoever else runs.
+                        tracing::info!(member = %name, "its client port was taken before etcd could bind it; picking a new one");
+                        let (port, held) = ports::reserve()?;
+                        let slot = self.slot_mut(m);
+                        slot.client_port = port;
+                        slot.reserved = vec![held];
+                        continue;
+                    }
+                    if !(retry && port_lost && alone) {
                         // A start failure is never a rejection, whoever else refused what
                         // meanwhile: its class is `start failed`, and its own log says why.
                         return Err(e.named(&line));

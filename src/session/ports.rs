@@ -33,13 +33,23 @@ fn range() -> (u16, u16) {
     (LOWEST, ephemeral_low.max(LOWEST + 2_000))
 }
 
-/// Where this process starts looking, so that concurrent runs rarely try the same ports.
-fn start(span: u32) -> u32 {
+/// A pseudo-random number, different in every process and every call: each port is picked at
+/// random, so that concurrent runs do not walk the same sequence (and meet the ports others have
+/// just let go).
+fn random() -> u32 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
+        .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    (std::process::id().wrapping_mul(2_654_435_761) ^ nanos) % span
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        ^ nanos
+        ^ (u64::from(std::process::id()) << 32);
+    // splitmix64
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)) as u32
 }
 
 fn bind(port: u16) -> std::io::Result<TcpSocket> {
@@ -52,9 +62,8 @@ fn bind(port: u16) -> std::io::Result<TcpSocket> {
 pub(super) fn reserve() -> Result<(u16, TcpSocket)> {
     let (low, high) = range();
     let span = u32::from(high - low);
-    let first = start(span);
-    for i in 0..ATTEMPTS.min(span) {
-        let port = low + ((first + i * 7_919) % span) as u16;
+    for _ in 0..ATTEMPTS {
+        let port = low + (random() % span) as u16;
         if let Ok(socket) = bind(port) {
             return Ok((port, socket));
         }
