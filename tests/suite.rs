@@ -202,21 +202,20 @@ fn assert_tap_shape(tap: &str, total: usize) {
     }
 }
 
-const KV: &str = r#"
-let ca = ca("ca");
-let server = issue(ca, "server", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] });
-let client = issue(ca, "client");
-let c = cluster(["m1"], #{ ca: ca, cert: server });
-let m1 = spawn_member(c, "m1");
-wait_healthy(c);
-kv_set(m1, "k", "v", client);
+/// The common one-member start, then checks (line numbers as if written out in full).
+fn kv() -> String {
+    format!("{}{KV_CHECKS}", common::ONE_MEMBER)
+}
+
+const KV_CHECKS: &str = r#"kv_set(m1, "k", "v", client);
 assert_eq(kv_get(m1, "k", client), "v");
 expect_error(|| kv_get(m1, "k"), "no client certificate");
 "#;
 
 #[test]
 fn a_users_suite_is_snapshotted_accepted_and_checked_in_ci() {
-    let s = Suite::new(&[("pure.rhai", PURE), ("kv.rhai", KV)]);
+    let kv = kv();
+    let s = Suite::new(&[("pure.rhai", PURE), ("kv.rhai", &kv)]);
     // First run: no snapshots yet. Both fail as new and are written as .snap.new for review.
     let ran = s.test(&[], &[]);
     ran.assert_code(1);
