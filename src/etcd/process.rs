@@ -113,15 +113,18 @@ impl EtcdProcess {
         }
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns true if it exited on
-    /// SIGTERM alone.
-    pub fn stop(&mut self, grace: Duration) -> bool {
-        self.signal(Signal::SIGTERM);
-        if self.wait_exit(grace) {
-            return true;
+    /// Waits up to `bound` for the process to exit, as [`Self::wait_exit`] does, but yielding to
+    /// the async runtime that awaits it, so that the runtime's other tasks (closing connections)
+    /// go on meanwhile.
+    pub async fn wait_exit_driving(&mut self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        while self.is_running() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(limits::POLL_INTERVAL).await;
         }
-        self.kill();
-        false
+        true
     }
 }
 

@@ -253,14 +253,21 @@ impl Session {
     pub fn stop_member(&mut self, m: MemberId) -> Result<()> {
         let name = self.member_name(m);
         let grace = self.bounded(limits::STOP_GRACE);
-        let slot = self.slot_mut(m);
+        // Our connections go first: etcd's graceful stop waits for open client connections to
+        // close. Dropping a client only asks its connection task to close the socket, so the
+        // wait below drives the runtime, where that task runs.
+        self.drop_clients(m);
+        let slot = &mut self.clusters[m.cluster.0].members[m.index];
         let MemberState::Running(p) = &mut slot.state else {
             return Err(Error::Script(format!("member {name} is not running")));
         };
-        let graceful = p.stop(grace);
+        p.signal(nix::sys::signal::Signal::SIGTERM);
+        let graceful = self.rt.block_on(p.wait_exit_driving(grace));
+        if !graceful {
+            p.kill();
+        }
         lifecycle::unregister_pid(p.pid());
         slot.state = MemberState::Stopped;
-        self.drop_clients(m);
         if !graceful {
             self.check_deadline()?;
         }
