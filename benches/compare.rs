@@ -142,6 +142,7 @@ fn put_loop(etcd: &Path, puts: usize, rounds: usize) -> (f64, f64) {
             ([127, 0, 0, 1], port).into(),
             &tls,
             &Default::default(),
+            &Default::default(),
         ))
         .expect("connect");
     let script =

@@ -265,6 +265,7 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
                 keep,
                 keep_data,
                 deadline: Some(deadline),
+                timeout: Some(Duration::from_secs(timeout)),
                 hooks: crate::hooks::TestHooks::from_env(),
                 quiet,
             };

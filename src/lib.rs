@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod limits;
 pub mod memory;
+pub mod netns;
 pub mod pki;
 pub mod quote;
 pub mod runner;

@@ -23,6 +23,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
 pub const LOG_WATCH_INTERVAL: Duration = Duration::from_millis(2);
 /// After a client call failed, how long to wait for the member's log to say why.
 pub const ATTRIBUTION_GRACE: Duration = Duration::from_millis(100);
+/// How long one `ip` command setting up the hosts' network may take.
+pub const IP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// `stop_member`: how long a member has to exit after SIGTERM before it gets SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long to wait for a killed member to be reaped.

@@ -170,6 +170,7 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     let ast = compile(&engine, &catalog, src)?;
     let opts = RunOptions {
         deadline: Some(deadline),
+        timeout: Some(timeout),
         ..opts.clone()
     };
     crate::lifecycle::register_script(&src.name);

@@ -18,6 +18,7 @@ use crate::transcript::Transcript;
 
 mod calls;
 mod health;
+mod hosts;
 mod members;
 mod peers;
 mod plan;
@@ -25,7 +26,7 @@ mod ports;
 mod specs;
 
 use specs::ClientKey;
-pub use specs::{Access, AuthOp, ClusterSpec, IdentitySpec, MemberOverrides, Perm};
+pub use specs::{Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm};
 
 /// How a run is set up (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub keep_data: bool,
     /// When the whole run must end (`--timeout`); every wait is cut short by it.
     pub deadline: Option<Instant>,
+    /// The `--timeout` that set the deadline, for messages.
+    pub timeout: Option<Duration>,
     /// Test-only behaviour (read once, by the command line).
     pub hooks: crate::hooks::TestHooks,
     /// Write no transcript lines (the verdict line still comes).
@@ -66,6 +69,11 @@ struct MemberSlot {
     log: MemberLog,
     /// For a member added at run time (`member_add`): the `--initial-cluster` it joins with.
     join: Option<String>,
+    /// Where it runs: its address (127.0.0.1 without hosts), the host in its URLs, and its
+    /// host's index in the run's network, if it has one.
+    ip: std::net::Ipv4Addr,
+    url_host: String,
+    host: Option<usize>,
     /// Where `peer_refusal` starts reading this member's log: where it stood when another
     /// member of the cluster last started, so that refusals of the newcomer already logged count.
     refusal_mark: u64,
@@ -115,9 +123,14 @@ pub struct Session {
     pub transcript: Transcript,
     torn_down: bool,
     deadline: Option<Instant>,
+    timeout: Option<Duration>,
     /// How many operations the script has performed (see [`Session::next_op`]).
     ops: u64,
     hooks: crate::hooks::TestHooks,
+    /// The hosts' network, made by the first cluster with hosts.
+    net: Option<crate::netns::Net>,
+    /// The hosts so far, as the run's hosts file lists them.
+    hosts: Vec<HostSpec>,
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -230,6 +243,8 @@ impl Session {
             names: HashSet::new(),
             clusters: Vec::new(),
             clients: HashMap::new(),
+            net: None,
+            hosts: Vec::new(),
             transcript: if opts.quiet {
                 Transcript::quiet()
             } else {
@@ -237,6 +252,7 @@ impl Session {
             },
             torn_down: false,
             deadline: opts.deadline,
+            timeout: opts.timeout,
             ops: 0,
             hooks: opts.hooks,
         })
@@ -271,9 +287,10 @@ impl Session {
     /// Fails once the run is past its deadline (`--timeout`).
     fn check_deadline(&self) -> Result<()> {
         match self.deadline {
-            Some(d) if Instant::now() >= d => {
-                Err(Error::Timeout("the run went past --timeout".into()))
-            }
+            Some(d) if Instant::now() >= d => Err(Error::Timeout(match self.timeout {
+                Some(t) => format!("the run went past --timeout ({}s)", t.as_secs()),
+                None => "the run went past --timeout".into(),
+            })),
             _ => Ok(()),
         }
     }
@@ -361,6 +378,8 @@ impl Session {
             self.transcript
                 .line(format!("teardown: killed {}", killed.join(", ")));
         }
+        // Its namespaces go with their last descriptor and their last process.
+        self.net = None;
         let _writes = lifecycle::hold_writes();
         match lifecycle::finish_workdir(&self.dir, self.keep) {
             lifecycle::WorkdirFate::Kept { dir, summary } => {

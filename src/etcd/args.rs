@@ -6,9 +6,12 @@ use std::path::Path;
 /// The certificates and checks of one member.
 #[derive(Clone, Debug)]
 pub struct MemberTls<'a> {
-    /// The certificate the member serves with and dials its peers with, and its key.
+    /// The certificate the member serves clients with, and its key.
     pub cert: &'a Path,
     pub key: &'a Path,
+    /// The certificate it serves its peer port with and dials its peers with, and its key.
+    pub peer_cert: &'a Path,
+    pub peer_key: &'a Path,
     /// The CA the member trusts, for clients and for peers.
     pub ca: &'a Path,
     /// Whether clients must present a certificate (and its CN is their user name).
@@ -87,8 +90,8 @@ pub fn member_args(c: &MemberConfig) -> Vec<String> {
     let t = &c.tls;
     flag("cert-file", p(t.cert));
     flag("key-file", p(t.key));
-    flag("peer-cert-file", p(t.cert));
-    flag("peer-key-file", p(t.key));
+    flag("peer-cert-file", p(t.peer_cert));
+    flag("peer-key-file", p(t.peer_key));
     flag("peer-trusted-ca-file", p(t.ca));
     // etcd demands a client certificate whenever it is given a client CA, with or without
     // --client-cert-auth (which decides only whether the CN is taken as the user name). So
@@ -132,6 +135,8 @@ mod tests {
             tls: MemberTls {
                 cert: Path::new("/w/pki/s.crt"),
                 key: Path::new("/w/pki/s.key"),
+                peer_cert: Path::new("/w/pki/s.crt"),
+                peer_key: Path::new("/w/pki/s.key"),
                 ca: Path::new("/w/pki/ca.crt"),
                 client_cert_auth,
                 peer_cert_auth: true,

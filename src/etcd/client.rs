@@ -1,10 +1,10 @@
 //! Talking to members with etcd-client: every call time-bounded, and every failure attributed.
 //!
 //! Connections are made eagerly, one member at a time, through a connector of our own that binds
-//! the client socket before connecting. We therefore know the source port of every connection we
-//! make, and a member's "rejected connection" log line names that port as `remote-addr`: a
-//! rejection is ours only if its port is one of ours, whatever else (a rogue member retrying, say)
-//! is being turned away at the same moment.
+//! the client socket before connecting. We therefore know the source address of every connection
+//! we make, and a member's "rejected connection" log line names it as `remote-addr`: a rejection
+//! is ours only if its address is one of ours, whatever else (a rogue member retrying, say) is
+//! being turned away at the same moment.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use super::log::MemberLog;
 use super::reject::{classify_client_error, Class, Rejection, Witness};
 use crate::limits;
+use crate::netns::Dialer;
 
 /// How a client presents itself and what it trusts.
 #[derive(Clone, Debug)]
@@ -31,13 +32,13 @@ pub struct ClientTls {
     pub server_name: String,
 }
 
-/// The source ports of the connections one call made, each with when it was taken.
+/// The source addresses of the connections one call made, each with when it was taken.
 #[derive(Clone, Debug, Default)]
-pub struct SourcePorts(Arc<Mutex<Vec<(u16, OffsetDateTime)>>>);
+pub struct SourcePorts(Arc<Mutex<Vec<(SocketAddr, OffsetDateTime)>>>);
 
-/// The source port of every connection this process has made, with when it last took it: a
+/// The source address of every connection this process has made, with when it last took it: a
 /// member's log line naming one of them, logged since, is about our client, never a peer.
-static OURS: Mutex<Vec<(u16, OffsetDateTime)>> = Mutex::new(Vec::new());
+static OURS: Mutex<Vec<(SocketAddr, OffsetDateTime)>> = Mutex::new(Vec::new());
 
 /// How much earlier than the moment we took a port a log line may say it was written: log times
 /// are in milliseconds, ours are not.
@@ -48,32 +49,32 @@ fn taken_by_then(since: OffsetDateTime, at: Option<OffsetDateTime>) -> bool {
     at.is_none_or(|at| at >= since - CLOCK_SLACK)
 }
 
-/// Whether a connection from `port`, refused at `at`, was one of ours: we had taken the port
+/// Whether a connection from `addr`, refused at `at`, was one of ours: we had taken the address
 /// by then. (A port we used before may since serve a peer's connection.)
-pub fn is_our_port(port: u16, at: Option<OffsetDateTime>) -> bool {
+pub fn is_ours(addr: SocketAddr, at: Option<OffsetDateTime>) -> bool {
     OURS.lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .any(|&(p, since)| p == port && taken_by_then(since, at))
+        .any(|&(a, since)| a == addr && taken_by_then(since, at))
 }
 
 impl SourcePorts {
-    fn push(&self, port: u16) {
+    fn push(&self, addr: SocketAddr) {
         let now = OffsetDateTime::now_utc();
-        self.0.lock().expect("source ports lock").push((port, now));
+        self.0.lock().expect("source ports lock").push((addr, now));
         let mut ours = OURS.lock().unwrap_or_else(|e| e.into_inner());
-        match ours.iter_mut().find(|(p, _)| *p == port) {
+        match ours.iter_mut().find(|(a, _)| *a == addr) {
             Some(entry) => entry.1 = now,
-            None => ours.push((port, now)),
+            None => ours.push((addr, now)),
         }
     }
 
-    fn contains(&self, port: u16, at: Option<OffsetDateTime>) -> bool {
+    fn contains(&self, addr: SocketAddr, at: Option<OffsetDateTime>) -> bool {
         self.0
             .lock()
             .expect("source ports lock")
             .iter()
-            .any(|&(p, since)| p == port && taken_by_then(since, at))
+            .any(|&(a, since)| a == addr && taken_by_then(since, at))
     }
 }
 
@@ -96,6 +97,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub async fn connect(
     addr: SocketAddr,
     tls: &ClientTls,
+    dialer: &Dialer,
     ports: &SourcePorts,
 ) -> Result<Client, String> {
     let scheme = if tls.trust_pem.is_some() {
@@ -117,14 +119,15 @@ pub async fn connect(
         }
         endpoint = endpoint.tls_config(config).map_err(|e| error_chain(&e))?;
     }
-    let ports = ports.clone();
-    // The URI carries the server name for TLS; the socket always goes to `addr` on loopback.
+    let (ports, dialer) = (ports.clone(), dialer.clone());
+    // The URI carries the server name for TLS; the socket always goes to `addr`, from the
+    // dialer's namespace.
     let connector = tower::service_fn(move |_uri: http::Uri| {
         let ports = ports.clone();
+        let socket = dialer.socket();
         async move {
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-            ports.push(socket.local_addr()?.port());
+            let socket = socket?;
+            ports.push(socket.local_addr()?);
             let stream = socket.connect(addr).await?;
             stream.set_nodelay(true)?;
             Ok::<_, std::io::Error>(TokioIo::new(stream))
@@ -148,16 +151,15 @@ fn our_rejection(logs: &[MemberLog], marks: &[u64], ports: &SourcePorts) -> Opti
         lines.iter().find_map(|line| {
             let rejection = Rejection::from_log_line(&log.member, line)?;
             ports
-                .contains(remote_port(line)?, rejection.logged_at)
+                .contains(remote_addr(line)?, rejection.logged_at)
                 .then_some(rejection)
         })
     })
 }
 
-fn remote_port(line: &str) -> Option<u16> {
+fn remote_addr(line: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let addr = v.get("remote-addr")?.as_str()?;
-    addr.rsplit(':').next()?.parse().ok()
+    v.get("remote-addr")?.as_str()?.parse().ok()
 }
 
 /// Runs `call` bounded by `bound`, watching `logs` while it runs.

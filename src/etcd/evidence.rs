@@ -27,9 +27,9 @@ pub enum PeerRef {
 /// One thing a member's log says.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// This member refused a connection it accepted; `remote_port` is the dialer's port.
+    /// This member refused a connection it accepted; `remote_addr` is the dialer's address.
     Refused {
-        remote_port: Option<u16>,
+        remote_addr: Option<std::net::SocketAddr>,
         rejection: Rejection,
     },
     /// This member, dialing `peer`, refused the peer's server certificate.
@@ -84,10 +84,9 @@ pub fn parse_line(member: &str, line: &str) -> Option<Event> {
         if !is_refusal(&error) {
             return None;
         }
-        let remote_port =
-            field("remote-addr").and_then(|a| a.rsplit(':').next().and_then(|p| p.parse().ok()));
+        let remote_addr = field("remote-addr").and_then(|a| a.parse().ok());
         return Some(Event::Refused {
-            remote_port,
+            remote_addr,
             rejection: rejection(&error),
         });
     }
@@ -230,10 +229,10 @@ mod tests {
     fn a_peer_client_certificate_refused_for_its_address_is_a_hostname_mismatch() {
         match parse_line("a", LISTENER_IP_35) {
             Some(Event::Refused {
-                remote_port,
+                remote_addr,
                 rejection,
             }) => {
-                assert_eq!(remote_port, Some(32768));
+                assert_eq!(remote_addr.map(|a| a.port()), Some(32768));
                 assert_eq!(rejection.class, Class::HostnameMismatch);
             }
             other => panic!("{other:?}"),

@@ -13,6 +13,51 @@ use nix::unistd::Pid;
 use crate::error::{Error, Result};
 use crate::limits;
 
+/// Where a member runs when it has a host of its own.
+#[derive(Debug)]
+pub struct OnHost {
+    /// The host's network namespace (a descriptor open in this process).
+    pub netns: std::os::fd::RawFd,
+    /// The run's hosts file, mounted over `/etc/hosts` for the member.
+    pub hosts_file: PathBuf,
+    /// A resolver configuration without name servers, mounted over `/etc/resolv.conf`.
+    pub resolv_conf: PathBuf,
+}
+
+/// Joins the host's network namespace, and mounts `hosts` over `/etc/hosts` and `resolv` over
+/// `/etc/resolv.conf` in a mount namespace of the process's own (no other process sees them).
+fn enter_host(
+    netns: std::os::fd::RawFd,
+    hosts: &std::ffi::CStr,
+    resolv: &std::ffi::CStr,
+) -> std::io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{setns, unshare, CloneFlags};
+    // SAFETY: the descriptor stays open in the child until exec.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(netns) };
+    setns(fd, CloneFlags::CLONE_NEWNET)?;
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )?;
+    // No name server in `resolv`: a name the hosts file lacks (and any reverse lookup) fails at
+    // once, on the host's own loopback, and no query leaves the run's network.
+    for (file, over) in [(hosts, c"/etc/hosts"), (resolv, c"/etc/resolv.conf")] {
+        mount(
+            Some(file),
+            over,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+    }
+    Ok(())
+}
+
 /// A running (or exited) etcd process.
 #[derive(Debug)]
 pub struct EtcdProcess {
@@ -26,7 +71,16 @@ impl EtcdProcess {
     /// The child gets its own process group (so that one signal reaches anything it starts) and
     /// `PR_SET_PDEATHSIG` = SIGKILL, so it dies when the thread that spawned it ends, however that
     /// happens. Callers spawn from the run's main thread, which lives as long as the run.
-    pub fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<EtcdProcess> {
+    ///
+    /// With `host`, the child runs on that host: in its network namespace, and in a mount
+    /// namespace of its own where the run's hosts file stands in for `/etc/hosts`, so that it
+    /// resolves the run's host names.
+    pub fn spawn(
+        bin: &Path,
+        args: &[String],
+        log: &Path,
+        host: Option<&OnHost>,
+    ) -> Result<EtcdProcess> {
         let out = OpenOptions::new()
             .create(true)
             .append(true)
@@ -47,10 +101,22 @@ impl EtcdProcess {
             .stdout(out)
             .stderr(err)
             .process_group(0);
+        let host = host
+            .map(|h| -> Result<_> {
+                let c = |p: &Path| {
+                    std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+                        .map_err(|_| Error::Environment(format!("{} has a NUL byte", p.display())))
+                };
+                Ok((h.netns, c(&h.hosts_file)?, c(&h.resolv_conf)?))
+            })
+            .transpose()?;
         // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
-        // (prctl, getppid, kill).
+        // (prctl, getppid, kill, setns, unshare, mount), with nothing allocated.
         unsafe {
             cmd.pre_exec(move || {
+                if let Some((netns, hosts, resolv)) = &host {
+                    enter_host(*netns, hosts, resolv)?;
+                }
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 // If we died between fork and prctl, the death signal was never armed.
                 if nix::unistd::getppid().as_raw() as u32 != parent {

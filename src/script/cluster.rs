@@ -14,6 +14,8 @@ use crate::session::{ClusterId, ClusterSpec, MemberId};
 const CLUSTER_KEYS: &[&str] = &[
     "ca",
     "cert",
+    "certs",
+    "hosts",
     "client_cert_auth",
     "peer_cert_auth",
     "token",
@@ -44,10 +46,25 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
     let ms = |key: &str, default: u64, max: u64| -> Result<u64, Box<EvalAltResult>> {
         Ok(o.int_in(key, 1..=max as i64)?.map_or(default, |v| v as u64))
     };
+    let n = names.len();
     Ok(ClusterSpec {
         names,
         ca: o.required("ca", o.ca("ca")?)?,
-        cert: o.required("cert", o.cert("cert")?)?,
+        certs: match (o.cert("cert")?, o.certs("certs")?) {
+            (Some(one), None) => vec![one; n],
+            (None, Some(each)) => each,
+            (Some(_), Some(_)) => {
+                return Err(script_err(
+                    "cluster(): give `cert` (one for every member) or `certs` (one per member), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(script_err(
+                    "cluster(): option `cert` (one for every member) or `certs` (one per member) is required",
+                ))
+            }
+        },
+        hosts: o.raw("hosts").map(super::convert::hosts).transpose()?,
         client_cert_auth: o.bool("client_cert_auth")?.unwrap_or(true),
         peer_cert_auth: o.bool("peer_cert_auth")?.unwrap_or(true),
         token: o.string("token")?.unwrap_or_else(|| "etcd-cluster".into()),
@@ -81,15 +98,20 @@ const CLUSTER: Primitive = Primitive {
     params: &[req("names", Ty::Array), req("opts", Ty::Options(CLUSTER_KEYS))],
     returns: Ty::Cluster,
     doc: "Plans a cluster: member names, free ports (unless given), URLs, the token, and the TLS\n\
-          every member gets. Starts nothing. Options: `ca` and `cert` (required: the trusted CA and\n\
-          the certificate members serve and dial peers with), `client_cert_auth` (default true;\n\
+          every member gets. Starts nothing. Options: `ca` (required: the trusted CA), `cert` (the\n\
+          certificate every member serves and dials peers with) or `certs` (one per member, in\n\
+          order), `hosts` (one per member: an address in 198.18.0.0/15 or `#{ ip, name }`; each\n\
+          member then runs on a host of its own, a network namespace with that address, listening\n\
+          on 2379 and 2380, advertising its name if it has one, else its address; names resolve\n\
+          from the run's hosts file; needs root), `client_cert_auth` (default true;\n\
           false gives etcd no client CA at all) and `peer_cert_auth` (default true), `token`\n\
           (default \"etcd-cluster\"), `host` (the name in URLs and expected in the server\n\
           certificate, default \"localhost\"), `client_ports` and `peer_ports` (pin ports, one per\n\
           member), `heartbeat_ms` (25) and `election_ms` (250), `client_crl` and `peer_crl` (give\n\
           members the CA's CRL), `args` (extra etcd flags; none that names a file or directory),\n\
           `health_timeout_ms` (how long `wait_healthy` waits, default 15000).",
-    example: "let c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });",
+    example: "let c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });\n\
+              let c = cluster([\"a\", \"b\"], #{ ca: ca, certs: [a, b], hosts: [\"198.18.0.11\", \"198.18.0.12\"] });",
 };
 
 const SPAWN_MEMBER: Primitive = Primitive {
@@ -103,8 +125,11 @@ const SPAWN_MEMBER: Primitive = Primitive {
     doc: "Starts one planned member as a real etcd process and returns once it serves its peer\n\
           port. A member that exits first fails with the class \"start failed\", quoting its log\n\
           (exit 4 unless an `expect_error` expects it); one that stays silent fails the run.\n\
-          Overrides for this member alone: `cert` (its serving and peer certificate), `ca` (the\n\
-          CA it trusts), `args` (extra etcd flags). This is how a rogue member is made.",
+          Overrides for this member alone: `cert` (its serving certificate, and its peer\n\
+          certificate unless `peer_cert` is given), `peer_cert` (the certificate it serves its\n\
+          peer port with and presents when it dials peers: `--peer-cert-file`), `ca` (the CA it\n\
+          trusts), `args` (extra etcd flags). This is how a rogue member is made. A stopped member\n\
+          starts again on its data dir.",
     example: "for name in c.names { spawn_member(c, name); }\n\
               spawn_member(c, \"infra3\", #{ cert: rogue_cert, ca: rogue_ca });",
 };

@@ -11,7 +11,7 @@ use super::opts::Opts;
 use super::script_err;
 use crate::fault::Fault;
 use crate::pki::{Ca, Cert};
-use crate::session::{ClusterId, IdentitySpec, MemberId, MemberOverrides, Target};
+use crate::session::{ClusterId, Dial, HostSpec, IdentitySpec, MemberId, MemberOverrides, Target};
 
 /// The target of an operation: a `Member` or a `Cluster`.
 pub fn target(d: &Dynamic) -> Option<Target> {
@@ -22,7 +22,7 @@ pub fn target(d: &Dynamic) -> Option<Target> {
     }
 }
 
-/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext }`.
+/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext, dial }`.
 pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
     if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
         return Ok(IdentitySpec {
@@ -32,7 +32,7 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
     }
     let Some(map) = d.clone().try_cast::<Map>() else {
         return Err(script_err(format!(
-            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext }}, got {}",
+            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext, dial }}, got {}",
             type_label(d)
         )));
     };
@@ -45,16 +45,72 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
             )));
         }
     }
+    let dial = match o.string("dial")?.as_deref() {
+        None => None,
+        Some("ip") => Some(Dial::Ip),
+        Some("name") => Some(Dial::Name),
+        Some(other) => {
+            return Err(script_err(format!(
+                "{what}: dial `{other}` is not one of \"ip\" (the member's address) or \"name\" \
+                 (its host name)"
+            )))
+        }
+    };
     Ok(IdentitySpec {
         cert: o.cert("cert")?,
         trust: o.ca("ca")?,
         server_name,
         plaintext: o.bool("plaintext")?.unwrap_or(false),
+        dial,
     })
 }
 
+/// The `hosts` option of `cluster`: one host per member, each an address (`"198.18.0.11"`) or a
+/// map `#{ ip, name }`.
+pub fn hosts(d: &Dynamic) -> Result<Vec<HostSpec>, Box<EvalAltResult>> {
+    let wrong = |got: &Dynamic| {
+        script_err(format!(
+            "cluster(): option `hosts` must be an array with one host per member, each an address \
+             such as \"198.18.0.11\" or a map #{{ ip, name }}, got {}",
+            type_label(got)
+        ))
+    };
+    let Some(items) = d.clone().try_cast::<Array>() else {
+        return Err(wrong(d));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let (ip, name) = if let Some(map) = item.clone().try_cast::<Map>() {
+                let o = Opts::new(&map, "cluster(): a host", &["ip", "name"])?;
+                (o.required("ip", o.string("ip")?)?, o.string("name")?)
+            } else if item.is_string() {
+                (item.to_string(), None)
+            } else {
+                return Err(wrong(item));
+            };
+            let ip = ip.parse().map_err(|_| {
+                script_err(format!(
+                    "cluster(): host address `{ip}` is not an IPv4 address"
+                ))
+            })?;
+            if let Some(n) = &name {
+                let ok = crate::pki::is_host_name(n)
+                    && n.parse::<std::net::IpAddr>().is_err()
+                    && !n.starts_with("*.");
+                if !ok {
+                    return Err(script_err(format!(
+                        "cluster(): host name `{n}` is not a DNS name"
+                    )));
+                }
+            }
+            Ok(HostSpec { ip, name })
+        })
+        .collect()
+}
+
 /// The keys of member overrides (`spawn_member`, `member_add`).
-pub const OVERRIDE_KEYS: &[&str] = &["cert", "ca", "args"];
+pub const OVERRIDE_KEYS: &[&str] = &["cert", "peer_cert", "ca", "args"];
 
 /// The `args` option: extra etcd flags, none of which may name a path (see
 /// [`crate::etcd::flags`]).
@@ -69,6 +125,7 @@ pub fn overrides(opts: &Map, what: &'static str) -> Result<MemberOverrides, Box<
     let o = Opts::new(opts, what, OVERRIDE_KEYS)?;
     Ok(MemberOverrides {
         cert: o.cert("cert")?,
+        peer_cert: o.cert("peer_cert")?,
         ca: o.ca("ca")?,
         args: etcd_args(&o, what)?,
     })

@@ -17,8 +17,10 @@ const KV_SET: Primitive = Primitive {
     doc: "Writes `key = value` through the target (a Cluster uses its first running member).\n\
           Without `identity` the client trusts the cluster's CA and presents no certificate. A\n\
           `Cert` is presented as the client certificate (like the tutorial's `--cert`); a map\n\
-          `#{ cert, ca, server_name, plaintext }` also sets the CA the client trusts, the name it\n\
-          expects in the server certificate, or plain text instead of TLS.",
+          `#{ cert, ca, server_name, plaintext, dial }` also sets the CA the client trusts, the\n\
+          name it expects in the server certificate, plain text instead of TLS, or, for a member\n\
+          on a host of its own, what it dials and so checks in the certificate: \"ip\" (the\n\
+          address) or \"name\" (the host name); by default, the member's advertised URL.",
     example: "kv_set(c.member(\"infra1\"), \"hello\", \"world\", client);\n\
               expect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");",
 };

@@ -123,19 +123,31 @@ impl<'a> Opts<'a> {
 
     /// An array of port numbers.
     pub fn ports(&self, key: &str) -> R<Option<Vec<u16>>> {
+        self.array_of(key, "an array of port numbers (1 to 65535)", |v| {
+            match v.as_int() {
+                Ok(p) if (1..=65535).contains(&p) => Some(p as u16),
+                _ => None,
+            }
+        })
+    }
+
+    /// An array whose items `item` converts, or an error saying it must be `want`.
+    fn array_of<T>(
+        &self,
+        key: &str,
+        want: &str,
+        item: impl Fn(&Dynamic) -> Option<T>,
+    ) -> R<Option<Vec<T>>> {
         match self.get(key) {
             None => Ok(None),
             Some(d) if d.is_array() => d
                 .clone()
                 .cast::<Array>()
-                .into_iter()
-                .map(|v| match v.as_int() {
-                    Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-                    _ => Err(self.wrong(key, "an array of port numbers (1 to 65535)", &v)),
-                })
+                .iter()
+                .map(|v| item(v).ok_or_else(|| self.wrong(key, want, v)))
                 .collect::<R<Vec<_>>>()
                 .map(Some),
-            Some(d) => Err(self.wrong(key, "an array of port numbers", d)),
+            Some(d) => Err(self.wrong(key, want, d)),
         }
     }
 
@@ -161,6 +173,18 @@ impl<'a> Opts<'a> {
                 .map(Some)
                 .ok_or_else(|| self.wrong(key, "a Cert (from issue())", d)),
         }
+    }
+
+    /// An array of certificates.
+    pub fn certs(&self, key: &str) -> R<Option<Vec<Rc<Cert>>>> {
+        self.array_of(key, "an array of Certs (from issue())", |v| {
+            v.clone().try_cast::<Rc<Cert>>()
+        })
+    }
+
+    /// The raw value of an option, for conversions of their own.
+    pub fn raw(&self, key: &str) -> Option<&Dynamic> {
+        self.get(key)
     }
 
     /// A required option.

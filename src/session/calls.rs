@@ -29,7 +29,7 @@ pub(super) struct Prepared {
 /// A connection to reuse, or how to make one.
 enum Connection {
     Reuse(Box<etcd_client::Client>),
-    Connect(SocketAddr, ClientTls),
+    Connect(SocketAddr, ClientTls, crate::netns::Dialer),
 }
 
 impl Prepared {
@@ -48,7 +48,9 @@ impl Prepared {
         client::attributed(&logs, bound, |ports| async move {
             let mut client = match connection {
                 Connection::Reuse(c) => *c,
-                Connection::Connect(addr, tls) => client::connect(addr, &tls, &ports).await?,
+                Connection::Connect(addr, tls, dialer) => {
+                    client::connect(addr, &tls, &dialer, &ports).await?
+                }
             };
             let value = f(&mut client).await.map_err(|e| client::error_chain(&e))?;
             Ok((value, client))
@@ -106,10 +108,7 @@ impl Session {
                 }
                 _ => None,
             },
-            server_name: id
-                .server_name
-                .clone()
-                .unwrap_or_else(|| c.spec.host.clone()),
+            server_name: self.expected_name(m, id)?,
         })
     }
 
@@ -124,8 +123,9 @@ impl Session {
         let connection = match self.clients.remove(&key) {
             Some(c) => Connection::Reuse(Box::new(c)),
             None => Connection::Connect(
-                SocketAddr::from(([127, 0, 0, 1], self.slot(m).client_port)),
+                SocketAddr::from((self.slot(m).ip, self.slot(m).client_port)),
                 self.client_tls(m, id)?,
+                self.dialer(m),
             ),
         };
         Ok(Prepared {

@@ -30,22 +30,24 @@ impl Session {
         let c = self.cluster(m.cluster);
         let s = &c.spec;
         let slot = self.slot(m);
-        let cert = over.cert.as_deref().unwrap_or(&s.cert);
+        let cert = over.cert.as_deref().unwrap_or_else(|| s.cert_of(m.index));
+        let peer_cert = over.peer_cert.as_deref().unwrap_or(cert);
         let ca = over.ca.as_deref().unwrap_or(&s.ca);
         let initial = slot.join.clone().unwrap_or_else(|| {
             c.members
                 .iter()
                 .filter(|o| o.join.is_none())
-                .map(|o| format!("{}={}", o.name, args::peer_url(&s.host, o.peer_port)))
+                .map(|o| format!("{}={}", o.name, args::peer_url(&o.url_host, o.peer_port)))
                 .collect::<Vec<_>>()
                 .join(",")
         });
         let data_dir = self.members_dir.join(format!("{}.etcd", slot.name));
+        let listen_ip = slot.ip.to_string();
         args::member_args(&args::MemberConfig {
             name: &slot.name,
             data_dir: &data_dir,
-            listen_ip: "127.0.0.1",
-            host: &s.host,
+            listen_ip: &listen_ip,
+            host: &slot.url_host,
             client_port: slot.client_port,
             peer_port: slot.peer_port,
             initial_cluster: initial,
@@ -56,6 +58,8 @@ impl Session {
             tls: args::MemberTls {
                 cert: &cert.cert_path,
                 key: &cert.key_path,
+                peer_cert: &peer_cert.cert_path,
+                peer_key: &peer_cert.key_path,
                 ca: &ca.cert_path,
                 client_cert_auth: s.client_cert_auth,
                 peer_cert_auth: s.peer_cert_auth,
@@ -76,8 +80,14 @@ impl Session {
         }
         let mut line = format!("start {name}");
         let mut extra = Vec::new();
+        let spec = &self.cluster(m.cluster).spec;
         if let Some(c) = &over.cert {
             extra.push(format!("cert {}", c.name));
+        } else if !spec.one_cert() {
+            extra.push(format!("cert {}", spec.cert_of(m.index).name));
+        }
+        if let Some(c) = &over.peer_cert {
+            extra.push(format!("peer cert {}", c.name));
         }
         if let Some(ca) = &over.ca {
             extra.push(format!("CA {}", ca.name));
@@ -120,7 +130,8 @@ impl Session {
             // Started and registered under the write lock: an interrupted run either sees this
             // member and kills it, or never starts it.
             let writes = lifecycle::hold_writes();
-            let proc = EtcdProcess::spawn(&bin, &args, &log.path)?;
+            let host = self.on_host(m);
+            let proc = EtcdProcess::spawn(&bin, &args, &log.path, host.as_ref())?;
             let pid = proc.pid();
             lifecycle::register_pid(pid);
             drop(writes);

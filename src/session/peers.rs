@@ -13,7 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{ClusterId, MemberState, Session};
-use crate::etcd::client::is_our_port;
+use crate::etcd::client::is_ours;
 use crate::etcd::evidence::{parse_line, Event, PeerRef};
 use crate::etcd::log::MemberLog;
 use crate::etcd::reject::Rejection;
@@ -49,7 +49,7 @@ impl PeerWatch {
             urls: c
                 .members
                 .iter()
-                .map(|m| format!("https://{}:{}", c.spec.host, m.peer_port))
+                .map(|m| crate::etcd::args::peer_url(&m.url_host, m.peer_port))
                 .collect(),
             down: vec![false; marks.len()],
             read: vec![0; marks.len()],
@@ -87,9 +87,9 @@ impl PeerWatch {
                         }
                     }
                     Event::Refused {
-                        remote_port: Some(p),
+                        remote_addr: Some(a),
                         rejection,
-                    } if is_our_port(*p, rejection.logged_at) => {}
+                    } if is_ours(*a, rejection.logged_at) => {}
                     _ if offset > fresh_from => self.events.push((i, event)),
                     _ => {}
                 }

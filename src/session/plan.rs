@@ -54,16 +54,30 @@ impl Session {
                 }
             }
         }
-        if !spec.cert.has_usage(Usage::Server) {
+        if spec.certs.len() != spec.names.len() {
             return Err(Error::Script(format!(
-                "cluster certificate `{}` lacks the \"server\" usage, so no client could ever connect; \
-                 issue it with usage [\"server\", \"client\"] (to show a member refusing such a certificate, \
-                 give it to one member with spawn_member's `cert` override)",
-                spec.cert.name
+                "certs has {} certificates for {} members",
+                spec.certs.len(),
+                spec.names.len()
             )));
         }
-        if spec.peer_cert_auth && !spec.cert.has_usage(Usage::Client) {
-            tracing::warn!(cert = %spec.cert.name, "the cluster certificate lacks the client usage: members will refuse each other as peers");
+        for cert in &spec.certs {
+            if !cert.has_usage(Usage::Server) {
+                return Err(Error::Script(format!(
+                    "cluster certificate `{}` lacks the \"server\" usage, so no client could ever connect; \
+                     issue it with usage [\"server\", \"client\"] (to show a member refusing such a certificate, \
+                     give it to one member with spawn_member's `cert` override)",
+                    cert.name
+                )));
+            }
+            if spec.peer_cert_auth && !cert.has_usage(Usage::Client) {
+                tracing::warn!(cert = %cert.name, "a cluster certificate lacks the client usage: members will refuse each other as peers");
+            }
+        }
+        if spec.hosts.is_some() && (spec.client_ports.is_some() || spec.peer_ports.is_some()) {
+            return Err(Error::Script(
+                "members with hosts listen on etcd's own ports (2379, 2380): leave out client_ports and peer_ports".into(),
+            ));
         }
         if spec.client_crl && !spec.client_cert_auth {
             return Err(Error::Script(
@@ -77,10 +91,12 @@ impl Session {
             )));
         }
         let mut members = Vec::new();
-        for (i, name) in spec.names.iter().enumerate() {
+        let placed = self.place(&spec)?;
+        for ((i, name), place) in spec.names.iter().enumerate().zip(placed) {
             let mut reserved = Vec::new();
-            let mut port = |pinned: &Option<Vec<u16>>| -> Result<u16> {
+            let mut port = |pinned: &Option<Vec<u16>>, on_host: u16| -> Result<u16> {
                 match pinned {
+                    _ if place.host.is_some() => Ok(on_host),
                     Some(p) => Ok(p[i]),
                     None => {
                         let (port, l) = ports::reserve()?;
@@ -89,8 +105,8 @@ impl Session {
                     }
                 }
             };
-            let client_port = port(&spec.client_ports)?;
-            let peer_port = port(&spec.peer_ports)?;
+            let client_port = port(&spec.client_ports, super::hosts::CLIENT_PORT)?;
+            let peer_port = port(&spec.peer_ports, super::hosts::PEER_PORT)?;
             tracing::info!(member = %name, client_port, peer_port, "planned member");
             members.push(MemberSlot {
                 name: name.clone(),
@@ -104,6 +120,9 @@ impl Session {
                 },
                 join: None,
                 refusal_mark: 0,
+                ip: place.ip,
+                url_host: place.url_host,
+                host: place.host,
             });
         }
         // One probe identity per cluster, by its index: two clusters with the same token (or a
@@ -121,9 +140,25 @@ impl Session {
                 key: crate::pki::KeyKind::EcP256,
             },
         )?;
+        let members_word = match &spec.hosts {
+            None => spec.names.join(", "),
+            Some(hosts) => spec
+                .names
+                .iter()
+                .zip(hosts)
+                .map(|(n, h)| format!("{n} on {}", h.describe()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let certs_word = if spec.one_cert() {
+            format!("cert {}", spec.certs[0].name)
+        } else {
+            let names: Vec<&str> = spec.certs.iter().map(|c| c.name.as_str()).collect();
+            format!("certs {}", names.join(", "))
+        };
         let mut words = vec![
-            format!("cluster {}: members {}", spec.token, spec.names.join(", ")),
-            format!("cert {}, CA {}", spec.cert.name, spec.ca.name),
+            format!("cluster {}: members {members_word}", spec.token),
+            format!("{certs_word}, CA {}", spec.ca.name),
             if spec.client_cert_auth {
                 "clients must present a certificate".into()
             } else {
@@ -198,8 +233,8 @@ impl Session {
 
     /// A member's client URL (runtime-chosen: keep it out of the transcript).
     pub fn client_url(&self, m: MemberId) -> String {
-        let c = self.cluster(m.cluster);
-        format!("https://{}:{}", c.spec.host, self.slot(m).client_port)
+        let slot = self.slot(m);
+        format!("https://{}:{}", slot.url_host, slot.client_port)
     }
 
     /// A cluster's name (its token).
@@ -241,6 +276,21 @@ impl Session {
             .any(|c| c.members.iter().any(|m| m.name == name))
         {
             return Err(Error::Script(format!("member name `{name}` is already used")).into());
+        }
+        if over.cert.is_none() && !self.cluster(id).spec.one_cert() {
+            return Err(Error::Script(format!(
+                "member_add on cluster {}: its members have certificates of their own, so give \
+                 this one its own with `cert`",
+                self.cluster_name(id)
+            ))
+            .into());
+        }
+        if self.cluster(id).spec.hosts.is_some() {
+            return Err(Error::Script(format!(
+                "member_add on cluster {}: members added at run time cannot have hosts yet",
+                self.cluster_name(id)
+            ))
+            .into());
         }
         let (client_port, client_res) = ports::reserve()?;
         let (peer_port, peer_res) = ports::reserve()?;
@@ -304,6 +354,9 @@ impl Session {
             log,
             join: Some(join),
             refusal_mark: 0,
+            ip: std::net::Ipv4Addr::LOCALHOST,
+            url_host: host,
+            host: None,
         });
         let m = MemberId {
             cluster: id,

@@ -12,7 +12,10 @@ use crate::pki::{Ca, Cert};
 pub struct ClusterSpec {
     pub names: Vec<String>,
     pub ca: Rc<Ca>,
-    pub cert: Rc<Cert>,
+    /// The serving certificate of each member, in plan order (`cert` gives all the same one).
+    pub certs: Vec<Rc<Cert>>,
+    /// Each member on a host of its own (`hosts`), in plan order; `None` runs all on loopback.
+    pub hosts: Option<Vec<HostSpec>>,
     pub client_cert_auth: bool,
     pub peer_cert_auth: bool,
     pub token: String,
@@ -31,10 +34,42 @@ pub struct ClusterSpec {
     pub health_timeout: Duration,
 }
 
+impl ClusterSpec {
+    /// Whether every member serves the same certificate.
+    pub fn one_cert(&self) -> bool {
+        self.certs.windows(2).all(|w| Rc::ptr_eq(&w[0], &w[1]))
+    }
+
+    /// The serving certificate of member `index` (a member added at run time gets the first).
+    pub fn cert_of(&self, index: usize) -> &Cert {
+        self.certs.get(index).unwrap_or(&self.certs[0])
+    }
+}
+
+/// A member's host: its address, and the name it goes by, if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSpec {
+    pub ip: std::net::Ipv4Addr,
+    pub name: Option<String>,
+}
+
+impl HostSpec {
+    /// How the host reads in the transcript: `198.18.0.11` or `infra1.example.test (198.18.0.11)`.
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({})", self.ip),
+            None => self.ip.to_string(),
+        }
+    }
+}
+
 /// What one `spawn_member` call may change for this member alone.
 #[derive(Clone, Debug, Default)]
 pub struct MemberOverrides {
     pub cert: Option<Rc<Cert>>,
+    /// The certificate the member serves its peer port with and presents when it dials peers
+    /// (`--peer-cert-file`); `None` is its serving certificate.
+    pub peer_cert: Option<Rc<Cert>>,
     pub ca: Option<Rc<Ca>>,
     pub args: Vec<String>,
 }
@@ -48,8 +83,18 @@ pub struct IdentitySpec {
     pub trust: Option<Rc<Ca>>,
     /// The name expected in the server certificate; `None` is the cluster's host.
     pub server_name: Option<String>,
+    /// What a client of a member with a host dials: its name or its address. `None` dials the
+    /// member's advertised URL (its name if it has one).
+    pub dial: Option<Dial>,
     /// Speak plain text to the TLS port.
     pub plaintext: bool,
+}
+
+/// What a client dials a member on a host by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dial {
+    Ip,
+    Name,
 }
 
 impl IdentitySpec {
@@ -67,6 +112,11 @@ impl IdentitySpec {
         if let Some(name) = &self.server_name {
             s.push_str(&format!(", expecting server name {name}"));
         }
+        match self.dial {
+            Some(Dial::Ip) => s.push_str(", dialing the address"),
+            Some(Dial::Name) => s.push_str(", dialing the name"),
+            None => {}
+        }
         s
     }
 
@@ -77,6 +127,7 @@ impl IdentitySpec {
             trust: self.trust.as_ref().map(|c| c.name.clone()),
             server_name: self.server_name.clone(),
             plaintext: self.plaintext,
+            dial: self.dial,
         }
     }
 }
@@ -135,6 +186,7 @@ pub(super) struct IdentityKey {
     trust: Option<String>,
     server_name: Option<String>,
     plaintext: bool,
+    dial: Option<Dial>,
 }
 
 /// The client cache's key: which member, as whom.
