@@ -27,6 +27,13 @@ pub const NETWORK: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
 /// Our client's address, on the switch's bridge.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
+/// The first and last addresses of [`NETWORK`] (the network's own and its broadcast).
+pub fn ends() -> (Ipv4Addr, Ipv4Addr) {
+    let mask = u32::MAX << (32 - NETWORK.1);
+    let first = u32::from(NETWORK.0) & mask;
+    (Ipv4Addr::from(first), Ipv4Addr::from(first | !mask))
+}
+
 /// Whether `ip` is in [`NETWORK`].
 pub fn in_network(ip: Ipv4Addr) -> bool {
     let mask = u32::MAX << (32 - NETWORK.1);
@@ -57,7 +64,14 @@ impl Dialer {
         // A socket belongs to the namespace of the thread that made it, for good.
         setns(switch.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
         let made = tokio::net::TcpSocket::new_v4();
-        setns(home.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
+            // Everything this thread does next would happen in the wrong namespace, members
+            // on loopback included: nothing after this can be trusted.
+            crate::transcript::err(format!(
+                "etcdscript: cannot return to our network namespace ({e}); aborting"
+            ));
+            std::process::abort();
+        }
         let s = made?;
         s.bind(SocketAddr::from((CLIENT_IP, 0)))?;
         Ok(s)
@@ -174,15 +188,17 @@ fn ip(ns: &OwnedFd, commands: &[String]) -> Result<()> {
         });
     }
     let mut child = cmd.spawn().map_err(|e| {
-        Error::Environment(format!(
-            "hosts need iproute2's `ip` (apt-get install iproute2): {e}"
-        ))
+        Error::Environment(match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "hosts need iproute2's `ip`, which is not on PATH (apt-get install iproute2)".into()
+            }
+            _ => format!("failed to run `ip` in a host's namespace: {e}"),
+        })
     })?;
     if let Some(mut stdin) = child.stdin.take() {
         let text = commands.join("\n") + "\n";
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(Error::io("failed to give `ip` its commands"))?;
+        // If `ip` exited early, its status and error say why, below.
+        let _ = stdin.write_all(text.as_bytes());
     }
     let deadline = Instant::now() + limits::IP_TIMEOUT;
     let status = loop {

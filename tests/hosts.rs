@@ -199,39 +199,65 @@ fn addresses_outside_the_range_and_twice_given_are_refused() {
 let ca = ca("ca");
 let server = issue(ca, "server", #{ usage: ["server", "client"] });
 "#;
-    Case::new("outside.rhai")
-        .script(base)
-        .script(r#"cluster(["m1"], #{ ca: ca, cert: server, hosts: ["10.0.0.1"] });"#)
-        .run()
-        .code(exit_code::SCRIPT_ERROR)
-        .stderr_has("host address 10.0.0.1 is not allowed")
-        .stderr_has("198.18.0.0/15");
-    Case::new("client.rhai")
-        .script(base)
-        .script(r#"cluster(["m1"], #{ ca: ca, cert: server, hosts: ["198.18.0.1"] });"#)
-        .run()
-        .code(exit_code::SCRIPT_ERROR)
-        .stderr_has("except 198.18.0.1 (the client's)");
-    Case::new("twice.rhai")
-        .script(base)
-        .script(
-            r#"cluster(["m1", "m2"], #{ ca: ca, cert: server, hosts: ["198.18.0.11", "198.18.0.11"] });"#,
-        )
-        .run()
-        .code(exit_code::SCRIPT_ERROR)
-        .stderr_has("host 198.18.0.11 is given twice");
-    Case::new("count.rhai")
-        .script(base)
-        .script(r#"cluster(["m1", "m2"], #{ ca: ca, cert: server, hosts: ["198.18.0.11"] });"#)
-        .run()
-        .code(exit_code::SCRIPT_ERROR)
-        .stderr_has("hosts has 1 hosts for 2 members");
-    Case::new("name.rhai")
-        .script(base)
-        .script(r#"cluster(["m1"], #{ ca: ca, cert: server, hosts: [#{ ip: "198.18.0.11", name: "bad name" }] });"#)
-        .run()
-        .code(exit_code::SCRIPT_ERROR)
-        .stderr_has("host name `bad name` is not a DNS name");
+    // (the members, the `hosts` option, what the error says)
+    let cases = [
+        (
+            r#"["m1"]"#,
+            r#"["10.0.0.1"]"#,
+            "host address 10.0.0.1 is not allowed",
+        ),
+        (r#"["m1"]"#, r#"["10.0.0.1"]"#, "198.18.0.0/15"),
+        (
+            r#"["m1"]"#,
+            r#"["198.18.0.1"]"#,
+            "except 198.18.0.1 (the client's)",
+        ),
+        (
+            r#"["m1"]"#,
+            r#"["198.19.255.255"]"#,
+            "the network's first and last",
+        ),
+        (
+            r#"["m1", "m2"]"#,
+            r#"["198.18.0.11", "198.18.0.11"]"#,
+            "host 198.18.0.11 is given twice",
+        ),
+        (
+            r#"["m1"]"#,
+            r#"["198.18.0.11", "198.18.0.12"]"#,
+            "hosts has 2 hosts for 1 members",
+        ),
+        (
+            r#"["m1"]"#,
+            r#"[#{ ip: "198.18.0.11", name: "bad name" }]"#,
+            "host name `bad name` is not a DNS name",
+        ),
+        (
+            r#"["m1"]"#,
+            r#"[#{ ip: "198.18.0.11", name: "LocalHost" }]"#,
+            "may not be called `localhost`",
+        ),
+        (
+            r#"["m1", "m2"]"#,
+            r#"[#{ ip: "198.18.0.11", name: "a.test" }, #{ ip: "198.18.0.12", name: "A.test" }]"#,
+            "is given twice",
+        ),
+        (
+            r#"["m1"]"#,
+            r#"["198.18.0.11"], host: "x.test""#,
+            "leave out `host`",
+        ),
+    ];
+    for (members, hosts, says) in cases {
+        Case::new("hosts.rhai")
+            .script(base)
+            .script(&format!(
+                "cluster({members}, #{{ ca: ca, cert: server, hosts: {hosts} }});"
+            ))
+            .run()
+            .code(exit_code::SCRIPT_ERROR)
+            .stderr_has(says);
+    }
     Case::new("dial.rhai")
         .script(common::ONE_MEMBER)
         .script(r#"kv_get(m1, "k", #{ cert: client, dial: "ip" });"#)

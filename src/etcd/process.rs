@@ -101,6 +101,7 @@ impl EtcdProcess {
             .stdout(out)
             .stderr(err)
             .process_group(0);
+        let on_host = host.is_some();
         let host = host
             .map(|h| -> Result<_> {
                 let c = |p: &Path| {
@@ -126,7 +127,16 @@ impl EtcdProcess {
             });
         }
         let child = cmd.spawn().map_err(|e| {
-            Error::Environment(format!("failed to start etcd ({}): {e}", bin.display()))
+            Error::Environment(if on_host {
+                format!(
+                    "failed to start etcd ({}) on its host (joining the host's namespaces, \
+                     mounting the run's hosts file over /etc/hosts and its resolver file over \
+                     /etc/resolv.conf, or running etcd): {e}",
+                    bin.display()
+                )
+            } else {
+                format!("failed to start etcd ({}): {e}", bin.display())
+            })
         })?;
         Ok(EtcdProcess {
             child,

@@ -32,7 +32,14 @@ pub enum Ty {
 }
 
 /// The keys of an identity map.
-pub const IDENTITY_KEYS: &[&str] = &["cert", "ca", "server_name", "plaintext", "dial"];
+pub const IDENTITY_KEYS: &[&str] = &[
+    "cert",
+    "ca",
+    "server_name",
+    "plaintext",
+    "dial",
+    "timeout_ms",
+];
 /// The keys of an `expect_error` map.
 pub const EXPECTED_KEYS: &[&str] = &["class", "detail"];
 

@@ -68,7 +68,7 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         client_cert_auth: o.bool("client_cert_auth")?.unwrap_or(true),
         peer_cert_auth: o.bool("peer_cert_auth")?.unwrap_or(true),
         token: o.string("token")?.unwrap_or_else(|| "etcd-cluster".into()),
-        host: o.string("host")?.unwrap_or_else(|| "localhost".into()),
+        host: o.string("host")?.unwrap_or_else(|| DEFAULT_HOST.into()),
         client_ports: o.ports("client_ports")?,
         peer_ports: o.ports("peer_ports")?,
         heartbeat_ms: ms("heartbeat_ms", DEFAULT_HEARTBEAT_MS, MAX_HEARTBEAT_MS)?,
@@ -83,6 +83,9 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         )?),
     })
 }
+
+/// The host in loopback members' URLs unless `host` says otherwise.
+pub const DEFAULT_HOST: &str = "localhost";
 
 /// etcd's heartbeat interval for script clusters: loopback needs no more, and elections are quick.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 25;

@@ -22,7 +22,7 @@ pub fn target(d: &Dynamic) -> Option<Target> {
     }
 }
 
-/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext, dial }`.
+/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext, dial, timeout_ms }`.
 pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
     if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
         return Ok(IdentitySpec {
@@ -32,7 +32,7 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
     }
     let Some(map) = d.clone().try_cast::<Map>() else {
         return Err(script_err(format!(
-            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext, dial }}, got {}",
+            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext, dial, timeout_ms }}, got {}",
             type_label(d)
         )));
     };
@@ -56,7 +56,11 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
             )))
         }
     };
+    let timeout = o
+        .int_in("timeout_ms", 1..=MAX_CALL_TIMEOUT_MS)?
+        .map(|ms| std::time::Duration::from_millis(ms as u64));
     Ok(IdentitySpec {
+        timeout,
         cert: o.cert("cert")?,
         trust: o.ca("ca")?,
         server_name,
@@ -64,6 +68,9 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
         dial,
     })
 }
+
+/// The longest `timeout_ms` a call may be given (a minute).
+pub const MAX_CALL_TIMEOUT_MS: i64 = 60_000;
 
 /// The `hosts` option of `cluster`: one host per member, each an address (`"198.18.0.11"`) or a
 /// map `#{ ip, name }`.
@@ -102,6 +109,12 @@ pub fn hosts(d: &Dynamic) -> Result<Vec<HostSpec>, Box<EvalAltResult>> {
                     return Err(script_err(format!(
                         "cluster(): host name `{n}` is not a DNS name"
                     )));
+                }
+                if n.eq_ignore_ascii_case("localhost") {
+                    return Err(script_err(
+                        "cluster(): a host may not be called `localhost` (every host is its own \
+                         localhost)",
+                    ));
                 }
             }
             Ok(HostSpec { ip, name })

@@ -19,8 +19,11 @@ const KV_SET: Primitive = Primitive {
           `Cert` is presented as the client certificate (like the tutorial's `--cert`); a map\n\
           `#{ cert, ca, server_name, plaintext, dial }` also sets the CA the client trusts, the\n\
           name it expects in the server certificate, plain text instead of TLS, or, for a member\n\
-          on a host of its own, what it dials and so checks in the certificate: \"ip\" (the\n\
-          address) or \"name\" (the host name); by default, the member's advertised URL.",
+          on a host of its own, `dial`: whether the client dials it by \"ip\" (and checks that\n\
+          address in its certificate) or by \"name\" (the host name, resolved from the run's\n\
+          hosts, checked in turn); by default, the member's advertised URL; and\n\
+          `timeout_ms`, how long the call waits for an answer (default 5000; a member that is\n\
+          paused or cut off gives \"timeout\", one that is gone \"unavailable\").",
     example: "kv_set(c.member(\"infra1\"), \"hello\", \"world\", client);\n\
               expect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");",
 };

@@ -214,7 +214,7 @@ impl Session {
             id.describe()
         );
         let (k, v) = (key.to_owned(), value.to_owned());
-        self.call(target, id, limits::OP_TIMEOUT, move |c| {
+        self.call(target, id, id.bound(), move |c| {
             let (k, v) = (k.clone(), v.clone());
             Box::pin(async move { c.put(k, v, None).await.map(|_| ()) })
         })
@@ -237,7 +237,7 @@ impl Session {
         );
         let k = key.to_owned();
         let value = self
-            .call(target, id, limits::OP_TIMEOUT, move |c| {
+            .call(target, id, id.bound(), move |c| {
                 let k = k.clone();
                 Box::pin(async move {
                     let r = c.get(k, None).await?;
@@ -265,7 +265,7 @@ impl Session {
             self.target_name(target),
             id.describe()
         );
-        self.call(target, id, limits::OP_TIMEOUT, move |c| {
+        self.call(target, id, id.bound(), move |c| {
             let op = op.clone();
             Box::pin(async move {
                 match op {

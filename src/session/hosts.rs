@@ -3,10 +3,11 @@
 
 use std::net::Ipv4Addr;
 
-use super::{ClusterSpec, Dial, IdentitySpec, MemberId, Session};
+use super::{ClusterSpec, Dial, HostSpec, IdentitySpec, MemberId, Session};
 use crate::error::{Error, Result};
 use crate::etcd::process::OnHost;
 use crate::netns::{self, Dialer, Net};
+use crate::script::cluster::DEFAULT_HOST;
 
 /// The ports of a member with a host of its own: etcd's defaults, as on a real host.
 pub const CLIENT_PORT: u16 = 2379;
@@ -44,22 +45,35 @@ impl Session {
                 spec.names.len()
             )));
         }
+        if spec.host != DEFAULT_HOST {
+            return Err(Error::Script(
+                "`host` names every member's URL host on loopback; with `hosts`, each member's \
+                 host gives it: leave out `host`"
+                    .into(),
+            ));
+        }
         for (i, h) in hosts.iter().enumerate() {
-            if !netns::in_network(h.ip) || h.ip == netns::CLIENT_IP {
+            let (net, broadcast) = netns::ends();
+            if !netns::in_network(h.ip) || [netns::CLIENT_IP, net, broadcast].contains(&h.ip) {
                 return Err(Error::Script(format!(
                     "host address {} is not allowed: hosts take addresses in {}/{} (the \
-                     benchmarking range), except {} (the client's)",
+                     benchmarking range), except {} (the client's) and the network's first and \
+                     last",
                     h.ip,
                     netns::NETWORK.0,
                     netns::NETWORK.1,
                     netns::CLIENT_IP
                 )));
             }
+            let same_name = |o: &HostSpec| match (&o.name, &h.name) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                _ => false,
+            };
             let taken = self
                 .hosts
                 .iter()
                 .chain(&hosts[..i])
-                .find(|o| o.ip == h.ip || (o.name.is_some() && o.name == h.name));
+                .find(|o| o.ip == h.ip || same_name(o));
             if let Some(o) = taken {
                 return Err(Error::Script(format!(
                     "host {} is given twice (as {})",
@@ -69,20 +83,29 @@ impl Session {
             }
         }
         if self.net.is_none() {
+            // Members on hosts get the run's hosts file and resolver file mounted over these.
+            for file in ["/etc/hosts", "/etc/resolv.conf"] {
+                if std::fs::metadata(file).is_err() {
+                    return Err(Error::Environment(format!(
+                        "hosts need {file} to exist (members get the run's own mounted over it)"
+                    )));
+                }
+            }
             self.net = Some(Net::create()?);
+            self.write_hosts_file()?;
         }
         let mut placed = Vec::new();
         for h in hosts {
             let net = self.net.as_mut().expect("made above");
             let index = net.add_host(h.ip)?;
             self.hosts.push(h.clone());
+            self.add_to_hosts_file(h)?;
             placed.push(Placement {
                 ip: h.ip,
                 url_host: h.name.clone().unwrap_or_else(|| h.ip.to_string()),
                 host: Some(index),
             });
         }
-        self.write_hosts_file()?;
         Ok(placed)
     }
 
@@ -91,21 +114,33 @@ impl Session {
         self.runtime_dir.join("hosts")
     }
 
+    /// Starts the hosts file; hosts are appended as they are made, so that members already
+    /// running never see it half written.
     fn write_hosts_file(&self) -> Result<()> {
-        let mut text = String::from("127.0.0.1 localhost\n");
-        for h in &self.hosts {
-            if let Some(n) = &h.name {
-                text.push_str(&format!("{} {n}\n", h.ip));
-            }
-        }
         let path = self.hosts_file();
-        std::fs::write(&path, text).map_err(Error::io(format!(
+        std::fs::write(&path, "127.0.0.1 localhost\n").map_err(Error::io(format!(
             "failed to write the hosts file {}",
             path.display()
         )))?;
         let path = self.runtime_dir.join("resolv.conf");
         std::fs::write(&path, RESOLV_CONF)
             .map_err(Error::io(format!("failed to write {}", path.display())))
+    }
+
+    fn add_to_hosts_file(&self, h: &HostSpec) -> Result<()> {
+        use std::io::Write;
+        let Some(name) = &h.name else {
+            return Ok(());
+        };
+        let path = self.hosts_file();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("{} {name}\n", h.ip).as_bytes()))
+            .map_err(Error::io(format!(
+                "failed to add to the hosts file {}",
+                path.display()
+            )))
     }
 
     /// Where member `m` runs, if on a host of its own.

@@ -103,9 +103,19 @@ impl Session {
             if !cert.has_usage(Usage::Server) {
                 tracing::warn!("member {name} gets certificate {} without the server usage: clients and peers will refuse it", cert.name);
             }
+        }
+        if let Some(cert) = over.peer_cert.as_ref().or(over.cert.as_ref()) {
             if self.cluster(m.cluster).spec.peer_cert_auth && !cert.has_usage(Usage::Client) {
-                tracing::warn!("member {name} gets certificate {} without the client usage: its peers will refuse it", cert.name);
+                tracing::warn!("member {name} gets peer certificate {} without the client usage: its peers will refuse it", cert.name);
             }
+        }
+        let spec = &self.cluster(m.cluster).spec;
+        if over.cert.is_none() && m.index >= spec.certs.len() && !spec.one_cert() {
+            return Err(Error::Script(format!(
+                "member {name} has no certificate of its own in a cluster whose members each \
+                 have theirs: give it one with `cert`"
+            ))
+            .into());
         }
         // Refusals of this start count from here, in every member's log (its own too).
         for slot in &mut self.clusters[m.cluster.0].members {
@@ -148,7 +158,10 @@ impl Session {
                             .contains_since(mark, &format!("127.0.0.1:{client_port}: bind"))
                             .0;
                     let c = self.cluster(m.cluster);
-                    let free_ports = c.spec.client_ports.is_none() && c.spec.peer_ports.is_none();
+                    // Members on hosts have their own addresses: no port there is anyone else's.
+                    let free_ports = c.spec.client_ports.is_none()
+                        && c.spec.peer_ports.is_none()
+                        && c.spec.hosts.is_none();
                     let alone = !c
                         .members
                         .iter()

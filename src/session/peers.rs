@@ -2,8 +2,9 @@
 //!
 //! A refused peer connection leaves a line on each side (see `etcd/evidence.rs`): the dialer's
 //! refusal of a peer's server certificate names the peer, so it counts as it is; a listener's
-//! refusal names only a loopback port, so it counts as a peer's only when paired with a failed
-//! dial the peer logged to that member within [`PAIR_WINDOW`]. Peers retry many times a second,
+//! refusal names only the dialer's address (on loopback, every member's is 127.0.0.1), so it
+//! counts as a peer's only when paired with a failed dial the peer logged to that member within
+//! [`PAIR_WINDOW`]. Peers retry many times a second,
 //! so where an outside client is refused at the same time, the class that pairs most often is
 //! the peers'. Our own clients' connections never count, and neither do members that are down.
 

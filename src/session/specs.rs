@@ -88,6 +88,8 @@ pub struct IdentitySpec {
     pub dial: Option<Dial>,
     /// Speak plain text to the TLS port.
     pub plaintext: bool,
+    /// How long a call waits for an answer; `None` is [`crate::limits::OP_TIMEOUT`].
+    pub timeout: Option<Duration>,
 }
 
 /// What a client dials a member on a host by.
@@ -98,6 +100,11 @@ pub enum Dial {
 }
 
 impl IdentitySpec {
+    /// The bound of one call as this identity.
+    pub fn bound(&self) -> Duration {
+        self.timeout.unwrap_or(crate::limits::OP_TIMEOUT)
+    }
+
     pub(super) fn describe(&self) -> String {
         if self.plaintext {
             return "in plain text".to_owned();
@@ -116,6 +123,9 @@ impl IdentitySpec {
             Some(Dial::Ip) => s.push_str(", dialing the address"),
             Some(Dial::Name) => s.push_str(", dialing the name"),
             None => {}
+        }
+        if let Some(t) = self.timeout {
+            s.push_str(&format!(", waiting {} ms", t.as_millis()));
         }
         s
     }
