@@ -265,3 +265,49 @@ let server = issue(ca, "server", #{ usage: ["server", "client"] });
         .code(exit_code::SCRIPT_ERROR)
         .stderr_has("member m1 has no host of its own");
 }
+
+/// The etcd under test is 3.5 or later.
+fn etcd_35() -> bool {
+    let bin = std::env::var("ETCDSCRIPT_ETCD").unwrap_or_else(|_| "etcd".into());
+    let out = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .expect("etcd --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    !text.contains("etcd Version: 3.4")
+}
+
+#[test]
+fn a_peer_client_certificate_apart_from_the_peer_certificate() {
+    let base = r#"
+let ca = ca("ca");
+let server = issue(ca, "server", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] });
+let serve_only = issue(ca, "serve-only", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server"] });
+let dialer = issue(ca, "dialer", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["client"] });
+let c = cluster(["m1", "m2"], #{ ca: ca, cert: server });
+spawn_member(c, "m1");
+"#;
+    // A member whose peer dials are refused still joins when its peers can dial it: so the
+    // check is the peers' refusals, not the cluster's health.
+    let with = Case::new("peer-client.rhai")
+        .script(base)
+        .script(r#"spawn_member(c, "m2", #{ peer_cert: serve_only, peer_client_cert: dialer });"#)
+        .script("wait_healthy(c);")
+        .script(r#"peer_refusal(c.member("m1"));"#)
+        .run();
+    if etcd_35() {
+        with.code(0)
+            .stdout_has("start m2 (peer cert serve-only, peer client cert dialer): serving")
+            .stdout_has("watch m1 for refused peers: none");
+        // Inverted: the server-only certificate alone, dialing peers too, is refused.
+        Case::new("peer-client-inverted.rhai")
+            .script(base)
+            .script(r#"spawn_member(c, "m2", #{ peer_cert: serve_only });"#)
+            .script(r#"expect_error(|| peer_refusal(c.member("m1")), "incompatible key usage");"#)
+            .run()
+            .code(0);
+    } else {
+        with.code(exit_code::SCRIPT_ERROR)
+            .stderr_has("peer_client_cert (--peer-client-cert-file) needs etcd 3.5 or later");
+    }
+}

@@ -12,6 +12,8 @@ pub struct MemberTls<'a> {
     /// The certificate it serves its peer port with and dials its peers with, and its key.
     pub peer_cert: &'a Path,
     pub peer_key: &'a Path,
+    /// etcd 3.5's `--peer-client-cert-file`: the certificate it dials peers with instead.
+    pub peer_client: Option<(&'a Path, &'a Path)>,
     /// The CA the member trusts, for clients and for peers.
     pub ca: &'a Path,
     /// Whether clients must present a certificate (and its CN is their user name).
@@ -92,6 +94,10 @@ pub fn member_args(c: &MemberConfig) -> Vec<String> {
     flag("key-file", p(t.key));
     flag("peer-cert-file", p(t.peer_cert));
     flag("peer-key-file", p(t.peer_key));
+    if let Some((cert, key)) = t.peer_client {
+        flag("peer-client-cert-file", p(cert));
+        flag("peer-client-key-file", p(key));
+    }
     flag("peer-trusted-ca-file", p(t.ca));
     // etcd demands a client certificate whenever it is given a client CA, with or without
     // --client-cert-auth (which decides only whether the CN is taken as the user name). So
@@ -137,6 +143,7 @@ mod tests {
                 key: Path::new("/w/pki/s.key"),
                 peer_cert: Path::new("/w/pki/s.crt"),
                 peer_key: Path::new("/w/pki/s.key"),
+                peer_client: None,
                 ca: Path::new("/w/pki/ca.crt"),
                 client_cert_auth,
                 peer_cert_auth: true,

@@ -130,7 +130,9 @@ const SPAWN_MEMBER: Primitive = Primitive {
           (exit 4 unless an `expect_error` expects it); one that stays silent fails the run.\n\
           Overrides for this member alone: `cert` (its serving certificate, and its peer\n\
           certificate unless `peer_cert` is given), `peer_cert` (the certificate it serves its\n\
-          peer port with and presents when it dials peers: `--peer-cert-file`), `ca` (the CA it\n\
+          peer port with and presents when it dials peers: `--peer-cert-file`),\n\
+          `peer_client_cert` (etcd 3.5 only: the certificate it dials peers with instead,\n\
+          `--peer-client-cert-file`; refused on 3.4), `ca` (the CA it\n\
           trusts), `args` (extra etcd flags). This is how a rogue member is made. A stopped member\n\
           starts again on its data dir.",
     example: "for name in c.names { spawn_member(c, name); }\n\

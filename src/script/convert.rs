@@ -123,7 +123,7 @@ pub fn hosts(d: &Dynamic) -> Result<Vec<HostSpec>, Box<EvalAltResult>> {
 }
 
 /// The keys of member overrides (`spawn_member`, `member_add`).
-pub const OVERRIDE_KEYS: &[&str] = &["cert", "peer_cert", "ca", "args"];
+pub const OVERRIDE_KEYS: &[&str] = &["cert", "peer_cert", "peer_client_cert", "ca", "args"];
 
 /// The `args` option: extra etcd flags, none of which may name a path (see
 /// [`crate::etcd::flags`]).
@@ -139,6 +139,7 @@ pub fn overrides(opts: &Map, what: &'static str) -> Result<MemberOverrides, Box<
     Ok(MemberOverrides {
         cert: o.cert("cert")?,
         peer_cert: o.cert("peer_cert")?,
+        peer_client_cert: o.cert("peer_client_cert")?,
         ca: o.ca("ca")?,
         args: etcd_args(&o, what)?,
     })

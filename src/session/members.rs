@@ -60,6 +60,10 @@ impl Session {
                 key: &cert.key_path,
                 peer_cert: &peer_cert.cert_path,
                 peer_key: &peer_cert.key_path,
+                peer_client: over
+                    .peer_client_cert
+                    .as_deref()
+                    .map(|c| (c.cert_path.as_path(), c.key_path.as_path())),
                 ca: &ca.cert_path,
                 client_cert_auth: s.client_cert_auth,
                 peer_cert_auth: s.peer_cert_auth,
@@ -89,6 +93,10 @@ impl Session {
         if let Some(c) = &over.peer_cert {
             extra.push(format!("peer cert {}", c.name));
         }
+        if let Some(c) = &over.peer_client_cert {
+            extra.push(format!("peer client cert {}", c.name));
+            self.needs_etcd_35("peer_client_cert (--peer-client-cert-file)")?;
+        }
         if let Some(ca) = &over.ca {
             extra.push(format!("CA {}", ca.name));
         }
@@ -104,7 +112,8 @@ impl Session {
                 tracing::warn!("member {name} gets certificate {} without the server usage: clients and peers will refuse it", cert.name);
             }
         }
-        if let Some(cert) = over.peer_cert.as_ref().or(over.cert.as_ref()) {
+        let dials_with = over.peer_client_cert.as_ref().or(over.peer_cert.as_ref());
+        if let Some(cert) = dials_with.or(over.cert.as_ref()) {
             if self.cluster(m.cluster).spec.peer_cert_auth && !cert.has_usage(Usage::Client) {
                 tracing::warn!("member {name} gets peer certificate {} without the client usage: its peers will refuse it", cert.name);
             }
@@ -306,6 +315,19 @@ impl Session {
         Ok(())
     }
 
+    /// Fails unless the run's etcd is 3.5 or later, for a feature `what` that 3.4 lacks.
+    fn needs_etcd_35(&mut self, what: &str) -> Result<()> {
+        let bin = self.etcd_bin()?;
+        let version = crate::etcd::process::etcd_version(&bin)?;
+        let (major, minor) = parse_version(&version);
+        if (major, minor) < (3, 5) {
+            return Err(Error::Script(format!(
+                "{what} needs etcd 3.5 or later; this run's etcd is {version}"
+            )));
+        }
+        Ok(())
+    }
+
     pub(super) fn drop_clients(&mut self, m: MemberId) {
         self.clients.retain(|k, _| k.member != m);
     }
@@ -356,4 +378,10 @@ fn quote_tail(log: &MemberLog) -> String {
         .map(|l| format!("    {}", crate::etcd::log::summarize_line(l)))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `3.5.1` -> (3, 5); anything unreadable is (0, 0).
+fn parse_version(v: &str) -> (u32, u32) {
+    let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }

@@ -70,6 +70,9 @@ pub struct MemberOverrides {
     /// The certificate the member serves its peer port with and presents when it dials peers
     /// (`--peer-cert-file`); `None` is its serving certificate.
     pub peer_cert: Option<Rc<Cert>>,
+    /// The certificate the member presents when it dials peers, apart from the one it serves
+    /// its peer port with (etcd 3.5's `--peer-client-cert-file`).
+    pub peer_client_cert: Option<Rc<Cert>>,
     pub ca: Option<Rc<Ca>>,
     pub args: Vec<String>,
 }
