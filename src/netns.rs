@@ -24,6 +24,9 @@ use crate::limits;
 /// The addresses hosts may have: the benchmarking range (RFC 2544), one subnet.
 pub const NETWORK: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
 
+/// A link-layer address no interface of the run has: frames sent to it are dropped.
+const NOWHERE: &str = "02:00:00:00:00:01";
+
 /// Our client's address, on the switch's bridge.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
@@ -45,6 +48,8 @@ pub struct Net {
     home: Arc<OwnedFd>,
     switch: Arc<OwnedFd>,
     hosts: Vec<(Ipv4Addr, OwnedFd)>,
+    /// The partitions in force: host `i` drops what it sends to these addresses.
+    cuts: Vec<(usize, Ipv4Addr)>,
 }
 
 /// Where our client makes its sockets: the switch, or the namespace we run in.
@@ -106,6 +111,7 @@ impl Net {
             home: Arc::new(home),
             switch: Arc::new(switch),
             hosts: Vec::new(),
+            cuts: Vec::new(),
         })
     }
 
@@ -135,6 +141,31 @@ impl Net {
         tracing::info!(%addr, netns = %id, "made host namespace");
         self.hosts.push((addr, ns));
         Ok(i)
+    }
+
+    /// Cuts host `i` off from `others`: its neighbour entries for them point to an address no
+    /// interface has, so what it sends them is dropped, silently, on new connections and on
+    /// the ones already open (a partition; no error comes back to either side).
+    pub fn cut(&mut self, i: usize, others: &[Ipv4Addr]) -> Result<()> {
+        let commands: Vec<String> = others
+            .iter()
+            .map(|ip| format!("neigh replace {ip} lladdr {NOWHERE} dev eth0 nud permanent"))
+            .collect();
+        ip(&self.hosts[i].1, &commands)?;
+        for ip in others {
+            if !self.cuts.contains(&(i, *ip)) {
+                self.cuts.push((i, *ip));
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes every cut: the hosts learn each other's addresses again.
+    pub fn mend(&mut self) -> Result<()> {
+        for (i, ip) in std::mem::take(&mut self.cuts) {
+            self::ip(&self.hosts[i].1, &[format!("neigh del {ip} dev eth0")])?;
+        }
+        Ok(())
     }
 
     /// The descriptor of host `i`'s namespace, for a process to join between fork and exec.

@@ -17,14 +17,17 @@ use crate::pki::{Ca, CaSpec, Cert, CertSpec};
 use crate::transcript::Transcript;
 
 mod calls;
+mod faults;
 mod health;
 mod hosts;
+mod load;
 mod members;
 mod peers;
 mod plan;
 mod ports;
 mod specs;
 
+pub use load::{LoadId, LoadSpec, Tally};
 use specs::ClientKey;
 pub use specs::{Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm};
 
@@ -74,6 +77,8 @@ struct MemberSlot {
     ip: std::net::Ipv4Addr,
     url_host: String,
     host: Option<usize>,
+    /// Stopped with SIGSTOP by `pause_member`.
+    paused: bool,
     /// Where `peer_refusal` starts reading this member's log: where it stood when another
     /// member of the cluster last started, so that refusals of the newcomer already logged count.
     refusal_mark: u64,
@@ -131,6 +136,8 @@ pub struct Session {
     net: Option<crate::netns::Net>,
     /// The hosts so far, as the run's hosts file lists them.
     hosts: Vec<HostSpec>,
+    /// Background loads, running or stopped.
+    loads: Vec<load::LoadRun>,
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -245,6 +252,7 @@ impl Session {
             clients: HashMap::new(),
             net: None,
             hosts: Vec::new(),
+            loads: Vec::new(),
             transcript: if opts.quiet {
                 Transcript::quiet()
             } else {
@@ -361,6 +369,7 @@ impl Session {
             return;
         }
         self.torn_down = true;
+        self.stop_loads();
         self.clients.clear();
         let mut killed = Vec::new();
         for ci in 0..self.clusters.len() {

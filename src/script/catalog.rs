@@ -19,6 +19,8 @@ pub enum Ty {
     Cert,
     Cluster,
     Member,
+    /// A background load (from `load`).
+    Load,
     /// A `Member` or a `Cluster`.
     Target,
     /// A `Cert`, or a map of the identity keys.
@@ -57,6 +59,7 @@ impl Ty {
             Ty::Cert => "Cert",
             Ty::Cluster => "Cluster",
             Ty::Member => "Member",
+            Ty::Load => "Load",
             Ty::Target => "Member | Cluster",
             Ty::Identity => "Cert | map",
             Ty::Expected => "string | array | map",
@@ -78,6 +81,7 @@ impl Ty {
             Ty::Cert => "Cert",
             Ty::Cluster => "Cluster",
             Ty::Member => "Member",
+            Ty::Load => "Load",
             Ty::Unit => "()",
             Ty::Target | Ty::Identity | Ty::Expected | Ty::Any => "?",
         }

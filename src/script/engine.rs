@@ -9,7 +9,7 @@ use rhai::{Dynamic, Engine};
 
 use super::catalog::Catalog;
 use super::registrar::Registrar;
-use super::{admin, cluster, expect, kv, pki, Shared};
+use super::{admin, cluster, expect, faults, kv, load, pki, Shared};
 
 /// Most operations a script may perform (a Rhai operation is roughly one expression step).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
@@ -72,6 +72,8 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
     admin::register(&mut r);
     kv::register(&mut r);
     expect::register(&mut r);
+    faults::register(&mut r);
+    load::register(&mut r);
     let catalog = r.finish();
     if crate::hooks::TestHooks::from_env().panic {
         // Lets the lifecycle tests make etcdscript itself fail; never documented, never listed.

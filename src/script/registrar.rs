@@ -52,12 +52,27 @@ impl<'e> Registrar<'e> {
         p: Primitive,
         f: impl Fn(&Call) -> R<T> + 'static,
     ) {
+        let signatures = p
+            .arities()
+            .map(|n| vec![TypeId::of::<Dynamic>(); n])
+            .collect();
+        self.primitive_as(p, signatures, f);
+    }
+
+    /// Registers `p`, done by `f`, for these argument types: exact types, where a function of
+    /// Rhai's own packages with the same name must never be the one called.
+    pub fn primitive_as<T: Variant + Clone>(
+        &mut self,
+        p: Primitive,
+        signatures: Vec<Vec<TypeId>>,
+        f: impl Fn(&Call) -> R<T> + 'static,
+    ) {
         let f = Rc::new(f);
-        for n in p.arities() {
+        for types in signatures {
             let (f, shared) = (f.clone(), self.shared.clone());
             self.engine.register_raw_fn(
                 p.name,
-                vec![TypeId::of::<Dynamic>(); n],
+                types,
                 move |ctx: NativeCallContext, args: &mut [&mut Dynamic]| {
                     let pos = ctx.call_position();
                     let call = Call {
@@ -139,6 +154,31 @@ impl Call<'_> {
             .clone()
             .try_cast::<T>()
             .ok_or_else(|| self.wrong(i, want))
+    }
+
+    /// An integer argument within `range`.
+    pub fn int_in(&self, i: usize, range: std::ops::RangeInclusive<i64>) -> R<i64> {
+        let (lo, hi) = (*range.start(), *range.end());
+        match self.arg(i).as_int() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            Ok(_) | Err(_) => Err(self.wrong(i, &format!("an integer from {lo} to {hi}"))),
+        }
+    }
+
+    /// A load (from `load`).
+    pub fn load(&self, i: usize) -> R<crate::session::LoadId> {
+        self.cast(i, "a Load (from load())")
+    }
+
+    /// An array of members.
+    pub fn members(&self, i: usize) -> R<Vec<MemberId>> {
+        self.array(i)?
+            .into_iter()
+            .map(|d| {
+                d.try_cast::<MemberId>()
+                    .ok_or_else(|| self.wrong(i, "an array of Members"))
+            })
+            .collect()
     }
 
     pub fn string(&self, i: usize) -> R<String> {

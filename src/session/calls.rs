@@ -10,7 +10,7 @@ use super::{Access, AuthOp, ClientKey, IdentitySpec, MemberId, Session, Target};
 use crate::error::{Error, Result};
 use crate::etcd::client::{self, ClientTls};
 use crate::etcd::log::MemberLog;
-use crate::etcd::reject::Rejection;
+use crate::etcd::reject::{Class, Rejection, Witness};
 use crate::fault::{Fault, OpResult};
 use crate::limits;
 
@@ -180,10 +180,22 @@ impl Session {
             }
             match self.finish(key, m, result) {
                 // An election in progress is no answer yet: ask again, within the same bound.
-                Err(Fault::Rejected { rejection, .. })
-                    if rejection.is_transient()
-                        && started.elapsed() + limits::CALL_RETRY_INTERVAL < bound =>
-                {
+                Err(Fault::Rejected { rejection, .. }) if rejection.is_transient() => {
+                    if started.elapsed() + limits::CALL_RETRY_INTERVAL >= bound {
+                        // Only "not yet" until the bound: no answer, as when none came at all.
+                        return Err(Fault::rejected(
+                            String::new(),
+                            Rejection::unlogged(
+                                Class::Timeout,
+                                Witness::Client,
+                                format!(
+                                    "no answer within {} ms, only \"not yet\"; the last: {}",
+                                    bound.as_millis(),
+                                    rejection.detail
+                                ),
+                            ),
+                        ));
+                    }
                     tracing::debug!(detail = %rejection.detail, "transient; asking again");
                     std::thread::sleep(limits::CALL_RETRY_INTERVAL);
                 }

@@ -264,6 +264,7 @@ impl Session {
             p.kill();
             lifecycle::unregister_pid(p.pid());
             slot.state = MemberState::Stopped;
+            slot.paused = false;
             true
         } else {
             false
@@ -294,6 +295,11 @@ impl Session {
         let MemberState::Running(p) = &mut slot.state else {
             return Err(Error::Script(format!("member {name} is not running")));
         };
+        if slot.paused {
+            // A stopped process keeps SIGTERM pending until it runs again.
+            p.signal(nix::sys::signal::Signal::SIGCONT);
+            slot.paused = false;
+        }
         p.signal(nix::sys::signal::Signal::SIGTERM);
         let graceful = self.rt.block_on(p.wait_exit_driving(grace));
         if !graceful {

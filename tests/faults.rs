@@ -1,0 +1,163 @@
+//! Members over time and the background load: what each primitive refuses, and the checks that
+//! must be able to fail (a lost write, a load that did fail). The scenarios in scripts/ show what
+//! they prove; these pin their edges. Real etcd.
+
+mod common;
+
+use common::{Case, ONE_MEMBER};
+use etcdscript::error::exit_code;
+
+#[test]
+fn sleep_is_ours_in_milliseconds_bounded_by_the_timeout() {
+    // Rhai's own `sleep` takes seconds and would outlive --timeout: it is never the one called.
+    Case::new("sleep.rhai")
+        .script("sleep(20);\nprint(\"after\");\n")
+        .run()
+        .code(0)
+        .stdout_has("sleep 20 ms\nafter");
+    Case::new("sleep-float.rhai")
+        .script("sleep(2.5);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("`ms` must be an integer from 1 to 60000, got float");
+    Case::new("sleep-long.rhai")
+        .script("sleep(600000);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("from 1 to 60000");
+    Case::new("sleep-timeout.rhai")
+        .script("sleep(60000);\n")
+        .arg("--timeout")
+        .arg("1")
+        .run()
+        .code(exit_code::TIMEOUT)
+        .stderr_has("the run went past --timeout (1s)");
+}
+
+#[test]
+fn pause_and_resume_say_what_is_wrong() {
+    Case::new("pause.rhai")
+        .script(ONE_MEMBER)
+        .script("pause_member(m1);\npause_member(m1);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("member m1 is already paused");
+    Case::new("resume.rhai")
+        .script(ONE_MEMBER)
+        .script("resume_member(m1);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("member m1 is not paused");
+    // A paused member answers nothing within the call's bound, and stops cleanly.
+    Case::new("paused.rhai")
+        .script(ONE_MEMBER)
+        .script("pause_member(m1);\n")
+        .script("expect_error(|| kv_get(m1, \"k\", #{ cert: client, timeout_ms: 200 }), \"timeout\");\n")
+        .script("stop_member(m1);\n")
+        .run()
+        .code(0)
+        .stdout_has("get k via m1 as client, waiting 200 ms: rejected: timeout (from the client), as expected\nstop m1: stopped");
+}
+
+#[test]
+fn a_partition_needs_members_on_hosts() {
+    Case::new("partition.rhai")
+        .script(ONE_MEMBER)
+        .script("partition([m1], []);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("member m1 has no host of its own");
+    Case::new("partition-twice.rhai")
+        .script(ONE_MEMBER)
+        .script("partition([m1], [m1]);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("member m1 is in two groups");
+}
+
+#[test]
+fn a_load_needs_members_and_a_sane_rate() {
+    Case::new("load-none.rhai")
+        .script(ONE_MEMBER)
+        .script("load([]);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("it needs at least one member");
+    Case::new("load-rate.rhai")
+        .script(ONE_MEMBER)
+        .script("load(m1, #{ identity: client, rate: 100000 });\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("rate");
+}
+
+/// A load that ran, stopped, and checked: the positive control of the lost-write check.
+const LOAD_RAN: &str = r#"
+let l = load(m1, #{ identity: client, rate: 50 });
+sleep(100);
+let s = stop_load(l);
+assert(s.failed == 0 && s.acknowledged > 0 && s.writes == s.acknowledged, "every write acknowledged");
+"#;
+
+#[test]
+fn the_lost_write_check_passes_on_a_whole_record() {
+    Case::new("load.rhai")
+        .script(ONE_MEMBER)
+        .script(LOAD_RAN)
+        .script("check_no_lost_writes(l, m1);\n")
+        .run()
+        .code(0)
+        .stdout_has("load 0 via m1 as client: started, 50 writes a second, each within 2000 ms")
+        .stdout_has("stop load 0: stopped")
+        .stdout_has("read back load 0 via m1: every acknowledged write is there");
+}
+
+#[test]
+fn the_lost_write_check_fails_when_an_acknowledged_write_is_gone() {
+    // Inverted: the first write (always made, always acknowledged here) is overwritten.
+    Case::new("load-lost.rhai")
+        .script(ONE_MEMBER)
+        .script(LOAD_RAN)
+        .script("kv_set(m1, \"load-0/000001\", \"tampered\", client);\n")
+        .script("check_no_lost_writes(l, m1);\n")
+        .run()
+        .code(exit_code::CHECK_FAILED)
+        .stderr_has("acknowledged writes are not there (first: load-0/000001)");
+}
+
+#[test]
+fn a_load_through_a_stopped_member_fails_with_its_class() {
+    // Inverted of "no write failed": every write meets a refused connection.
+    Case::new("load-down.rhai")
+        .script(ONE_MEMBER)
+        .script("stop_member(m1);\n")
+        .script("let l = load(m1, #{ identity: client, rate: 50, timeout_ms: 200 });\n")
+        .script("let s = stop_load(l);\n")
+        .script("assert(s.failed == 0, \"no write failed\");\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("member m1 has been stopped");
+    Case::new("load-killed.rhai")
+        .script(ONE_MEMBER)
+        .script("let l = load(m1, #{ identity: client, rate: 50, timeout_ms: 200 });\n")
+        .script("kill_member(m1);\nsleep(300);\n")
+        .script("let s = stop_load(l);\n")
+        .script("assert(s.classes.keys() == [\"unavailable\"], \"only refused connections\");\n")
+        .script("assert(s.failed == 0, \"no write failed\");\n")
+        .run()
+        .code(exit_code::CHECK_FAILED)
+        .stdout_has("check: only refused connections")
+        .stderr_has("assert: no write failed: does not hold");
+}
+
+#[test]
+fn restart_member_keeps_the_data() {
+    Case::new("restart.rhai")
+        .script(ONE_MEMBER)
+        .script("kv_set(m1, \"k\", \"kept\", client);\n")
+        .script("restart_member(m1);\nwait_healthy(c);\n")
+        .script("assert_eq(kv_get(m1, \"k\", client), \"kept\");\n")
+        .run()
+        .code(0)
+        .stdout_has("stop m1: stopped\nstart m1: serving");
+}
