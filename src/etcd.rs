@@ -7,3 +7,4 @@ pub mod flags;
 pub mod log;
 pub mod process;
 pub mod reject;
+pub mod served;

@@ -19,8 +19,10 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Error, Result};
 
 mod kinds;
+mod renew;
 mod validity;
 pub use kinds::{KeyKind, Usage};
+pub use renew::Replace;
 use validity::relative_validity;
 
 /// How far back a certificate's validity starts when the script does not say, so that a small
@@ -69,6 +71,9 @@ pub struct CertSpec {
     pub not_before_days: Option<i64>,
     /// Validity end, in days from now.
     pub not_after_days: i64,
+    /// Validity end in seconds from now, instead of `not_after_days`: a certificate that
+    /// expires while the run goes on.
+    pub not_after_secs: Option<i64>,
     pub key: KeyKind,
 }
 
@@ -188,7 +193,10 @@ impl Ca {
             Some(d) => now + days(d),
             None => now - BACKDATE,
         };
-        let not_after = now + days(spec.not_after_days);
+        let not_after = match spec.not_after_secs {
+            Some(s) => now + time::Duration::seconds(s),
+            None => now + days(spec.not_after_days),
+        };
         if not_after <= not_before {
             return Err(Error::Script(format!(
                 "certificate `{name}`: it would end before it starts (not_after_days {} is not after not_before_days {})",
@@ -332,7 +340,8 @@ pub fn is_host_name(s: &str) -> bool {
     s.len() <= 253 && name.split('.').all(label_ok)
 }
 
-fn read_serial(der: &[u8]) -> Result<Vec<u8>> {
+/// The serial number of a certificate in DER.
+pub fn read_serial(der: &[u8]) -> Result<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| Error::Environment(format!("failed to parse a certificate just made: {e}")))?;
     Ok(cert.tbs_certificate.raw_serial().to_vec())

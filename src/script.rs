@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod certs;
 pub mod check;
 pub mod cluster;
 pub mod convert;

@@ -17,6 +17,7 @@ use crate::pki::{Ca, CaSpec, Cert, CertSpec};
 use crate::transcript::Transcript;
 
 mod calls;
+mod certs;
 mod faults;
 mod health;
 mod hosts;
@@ -138,6 +139,8 @@ pub struct Session {
     hosts: Vec<HostSpec>,
     /// Background loads, running or stopped.
     loads: Vec<load::LoadRun>,
+    /// Every certificate the run made: name, serial, and which renewal (0: as issued).
+    issued: Vec<(String, Vec<u8>, u32)>,
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -253,6 +256,7 @@ impl Session {
             net: None,
             hosts: Vec::new(),
             loads: Vec::new(),
+            issued: Vec::new(),
             transcript: if opts.quiet {
                 Transcript::quiet()
             } else {
@@ -330,6 +334,7 @@ impl Session {
     pub fn issue(&mut self, ca: &Ca, name: &str, spec: &CertSpec) -> Result<Rc<Cert>> {
         self.claim_name("certificate", name)?;
         let cert = ca.issue(&self.pki_dir, name, spec)?;
+        self.note_issued(&cert, 0);
         self.transcript
             .line(format!("cert {name}: {}", describe_cert(&cert)));
         Ok(Rc::new(cert))

@@ -161,3 +161,29 @@ fn restart_member_keeps_the_data() {
         .code(0)
         .stdout_has("stop m1: stopped\nstart m1: serving");
 }
+
+#[test]
+fn served_cert_tells_a_renewed_certificate_from_the_one_served() {
+    // Renewing a certificate the member does not serve changes nothing it serves: the check
+    // that it serves the renewal must fail.
+    Case::new("served.rhai")
+        .script(ONE_MEMBER)
+        .script("let again = renew(ca, client);\n")
+        .script("assert_eq(served_cert(m1), \"server (renewal 1)\");\n")
+        .run()
+        .code(exit_code::CHECK_FAILED)
+        .stdout_has("renew client: CN=client, usage client, signed by ca, ec-p256, valid for 365 days; renewal 1, files replaced by rename\nm1 serves server (as issued)");
+    Case::new("served-renewed.rhai")
+        .script(ONE_MEMBER)
+        .script("renew(ca, server, #{ mode: \"copy\", not_after_secs: 600 });\n")
+        .script("assert_eq(served_cert(m1), \"server (renewal 1)\");\n")
+        .run()
+        .code(0)
+        .stdout_has("valid for 600 seconds; renewal 1, files replaced by copy\nm1 serves server (renewal 1)");
+    Case::new("renew-mode.rhai")
+        .script(ONE_MEMBER)
+        .script("renew(ca, server, #{ mode: \"move\" });\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("mode `move` is not one of \"rename\", \"copy\"");
+}

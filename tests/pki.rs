@@ -30,6 +30,7 @@ fn spec(usage: &[Usage]) -> CertSpec {
         usage: usage.to_vec(),
         not_before_days: None,
         not_after_days: 365,
+        not_after_secs: None,
         key: KeyKind::EcP256,
     }
 }

@@ -9,7 +9,7 @@ use rhai::{Dynamic, Engine};
 
 use super::catalog::Catalog;
 use super::registrar::Registrar;
-use super::{admin, cluster, expect, faults, kv, load, pki, Shared};
+use super::{admin, certs, cluster, expect, faults, kv, load, pki, Shared};
 
 /// Most operations a script may perform (a Rhai operation is roughly one expression step).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
@@ -68,6 +68,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
     super::register_error_type(&mut engine);
     let mut r = Registrar::new(&mut engine, shared);
     pki::register(&mut r);
+    certs::register(&mut r);
     cluster::register(&mut r);
     admin::register(&mut r);
     kv::register(&mut r);

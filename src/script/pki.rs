@@ -13,6 +13,9 @@ use crate::pki::{Ca, CaSpec, Cert, CertSpec, KeyKind, Usage, MAX_DAYS};
 /// The options of `ca`.
 const CA_KEYS: &[&str] = &["key", "days"];
 /// The options of `issue`.
+/// The longest `not_after_secs`: a day (longer ones take days).
+const MAX_SECS: i64 = 86_400;
+
 const ISSUE_KEYS: &[&str] = &[
     "cn",
     "sans",
@@ -20,6 +23,7 @@ const ISSUE_KEYS: &[&str] = &[
     "days",
     "not_before_days",
     "not_after_days",
+    "not_after_secs",
     "key",
 ];
 
@@ -44,6 +48,29 @@ fn ca_spec(opts: &Map) -> Result<CaSpec, Box<rhai::EvalAltResult>> {
     })
 }
 
+/// The end of a certificate's validity: `days`, `not_after_days` or `not_after_secs` (one of
+/// them; 365 days if none).
+pub(super) fn end_of_validity(
+    o: &Opts,
+    what: &str,
+) -> Result<(i64, Option<i64>), Box<rhai::EvalAltResult>> {
+    let days = o.int_in("days", 1..=MAX_DAYS)?;
+    let not_after = o.int_in("not_after_days", -MAX_DAYS..=MAX_DAYS)?;
+    let secs = o.int_in("not_after_secs", 1..=MAX_SECS)?;
+    let given = [days.is_some(), not_after.is_some(), secs.is_some()];
+    if given.iter().filter(|&&g| g).count() > 1 {
+        return Err(script_err(format!(
+            "{what}: give one of `days`, `not_after_days` and `not_after_secs` (they all set the end of validity)"
+        )));
+    }
+    Ok((not_after.or(days).unwrap_or(365), secs))
+}
+
+/// `key` of `issue` and `renew`.
+pub(super) fn key_of(o: &Opts, what: &str) -> Result<Option<KeyKind>, Box<rhai::EvalAltResult>> {
+    key_kind(o, what)
+}
+
 fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult>> {
     let o = Opts::new(opts, "issue()", ISSUE_KEYS)?;
     let usage = match o.strings("usage")? {
@@ -60,19 +87,14 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
-    let days = o.int_in("days", 1..=MAX_DAYS)?;
-    let not_after = o.int_in("not_after_days", -MAX_DAYS..=MAX_DAYS)?;
-    if days.is_some() && not_after.is_some() {
-        return Err(script_err(
-            "issue(): give either `days` or `not_after_days`, not both (they both set the end of validity)",
-        ));
-    }
+    let (not_after_days, not_after_secs) = end_of_validity(&o, "issue()")?;
     Ok(CertSpec {
         cn: o.string("cn")?.unwrap_or_else(|| name.to_owned()),
         sans: o.strings("sans")?.unwrap_or_default(),
         usage,
         not_before_days: o.int_in("not_before_days", -MAX_DAYS..=MAX_DAYS)?,
-        not_after_days: not_after.or(days).unwrap_or(365),
+        not_after_days,
+        not_after_secs,
         key: key_kind(&o, "issue()")?.unwrap_or(KeyKind::EcP256),
     })
 }
@@ -95,6 +117,7 @@ const ISSUE: Primitive = Primitive {
           `sans` (DNS names and IP addresses, told apart automatically), `usage` (array of\n\
           \"server\" and \"client\"; default [\"client\"]), `days` (default 365), `not_before_days` and\n\
           `not_after_days` (validity relative to now, for expired or not-yet-valid certificates),\n\
+          `not_after_secs` (1 to 86400: a certificate that expires while the run goes on),\n\
           `key` (\"ec-p256\" or \"rsa-2048\"). Key files are written with mode 0600.",
     example: "let client = issue(ca, \"client\");\n\
               let server = issue(ca, \"server\", #{ cn: \"localhost\", sans: [\"localhost\", \"127.0.0.1\"],\n\

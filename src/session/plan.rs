@@ -138,6 +138,7 @@ impl Session {
                 usage: vec![Usage::Client],
                 not_before_days: None,
                 not_after_days: 1,
+                not_after_secs: None,
                 key: crate::pki::KeyKind::EcP256,
             },
         )?;

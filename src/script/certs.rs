@@ -1,0 +1,79 @@
+//! Certificates over time: `renew` and `served_cert`.
+
+use std::rc::Rc;
+
+use super::catalog::{opt, req, Primitive, Ty};
+use super::opts::Opts;
+use super::pki::{end_of_validity, key_of};
+use super::registrar::Registrar;
+use super::script_err;
+use crate::pki::{CertSpec, Replace};
+
+/// The options of `renew`.
+const RENEW_KEYS: &[&str] = &["mode", "days", "not_after_days", "not_after_secs", "key"];
+
+const RENEW: Primitive = Primitive {
+    name: "renew",
+    params: &[
+        req("ca", Ty::Ca),
+        req("cert", Ty::Cert),
+        opt("opts", Ty::Options(RENEW_KEYS)),
+    ],
+    returns: Ty::Cert,
+    doc: "Issues `cert` again with `ca`: the same name, subject, SANs and usages, a new key and\n\
+          serial, and a validity from now (`days`, `not_after_days` or `not_after_secs`, as in\n\
+          `issue`; default 365 days). Its files are replaced in place while members may read\n\
+          them, the way operators do it: `mode` \"rename\" (the default: each new file written\n\
+          beside the old one, then renamed over it) or \"copy\" (copied over it). Members serve\n\
+          it from their next handshake on (see `served_cert`). Returns the new certificate.",
+    example: "let renewed = renew(ca, server, #{ mode: \"copy\" });",
+};
+
+const SERVED_CERT: Primitive = Primitive {
+    name: "served_cert",
+    params: &[req("member", Ty::Member), opt("identity", Ty::Identity)],
+    returns: Ty::Str,
+    doc: "Looks at the certificate `member` serves on its client port now, through a TLS\n\
+          handshake of its own (which trusts anything: it looks, it does not judge; it presents\n\
+          `identity`'s certificate, by default the cluster's probe certificate). Writes and\n\
+          returns which certificate of the run it is, and which renewal: \"server (as issued)\",\n\
+          \"server (renewal 1)\", or \"a certificate this run did not make\".",
+    example: "assert_eq(served_cert(c.member(\"infra1\")), \"server (renewal 1)\");",
+};
+
+/// Registers `renew` and `served_cert`.
+pub fn register(r: &mut Registrar) {
+    r.primitive(RENEW, |c| {
+        let (ca, old) = (c.ca(0)?, c.cert(1)?);
+        let opts = c.options(2)?;
+        let o = Opts::new(&opts, "renew()", RENEW_KEYS)?;
+        let how = match o.string("mode")? {
+            None => Replace::Rename,
+            Some(m) => Replace::parse(&m).ok_or_else(|| {
+                script_err(format!(
+                    "renew(): mode `{m}` is not one of \"rename\", \"copy\""
+                ))
+            })?,
+        };
+        let (not_after_days, not_after_secs) = end_of_validity(&o, "renew()")?;
+        let spec = CertSpec {
+            cn: old.cn.clone(),
+            sans: old.sans.clone(),
+            usage: old.usage.clone(),
+            not_before_days: None,
+            not_after_days,
+            not_after_secs,
+            key: key_of(&o, "renew()")?.unwrap_or(old.key_kind),
+        };
+        c.session(|ss| Ok(ss.renew(&ca, &old, &spec, how)?))
+            .map(|cert: Rc<crate::pki::Cert>| cert)
+    });
+    r.primitive(SERVED_CERT, |c| {
+        let m = c.member(0)?;
+        let id = match c.get(1) {
+            Some(_) => Some(c.identity(1)?),
+            None => None,
+        };
+        c.session(|ss| ss.served_cert(m, id.as_ref()))
+    });
+}

@@ -1,0 +1,87 @@
+//! Certificates over time: renewal in place, and which certificate a member serves now.
+
+use std::rc::Rc;
+
+use super::{describe_cert, IdentitySpec, MemberId, Session};
+use crate::error::{Error, Result};
+use crate::fault::{Fault, OpResult};
+use crate::pki::{Ca, Cert, CertSpec, Replace};
+
+impl Session {
+    /// Remembers a certificate the run made, so that `served_cert` can name it.
+    pub(super) fn note_issued(&mut self, cert: &Cert, renewal: u32) {
+        self.issued
+            .push((cert.name.clone(), cert.serial.clone(), renewal));
+    }
+
+    /// `renew(ca, cert, opts)`: `cert` issued again by `ca` under its name, with a new key, its
+    /// files replaced in place (`how`). Members read it at their next handshake.
+    pub fn renew(
+        &mut self,
+        ca: &Ca,
+        old: &Cert,
+        spec: &CertSpec,
+        how: Replace,
+    ) -> Result<Rc<Cert>> {
+        if !self.names.contains(&old.name) {
+            return Err(Error::Script(format!(
+                "certificate `{}` was not made by this run",
+                old.name
+            )));
+        }
+        let new = ca.renew(&self.pki_dir, old, spec, how)?;
+        let renewal = self
+            .issued
+            .iter()
+            .filter(|(name, ..)| *name == old.name)
+            .map(|(.., n)| *n)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        self.note_issued(&new, renewal);
+        self.transcript.line(format!(
+            "renew {}: {}; renewal {renewal}, files replaced by {}",
+            new.name,
+            describe_cert(&new),
+            how.name()
+        ));
+        Ok(Rc::new(new))
+    }
+
+    /// `served_cert(member, identity)`: the certificate `m` serves on its client port now, by a
+    /// handshake of its own; named if this run made it. Returns how it reads.
+    pub fn served_cert(&mut self, m: MemberId, id: Option<&IdentitySpec>) -> OpResult<String> {
+        let name = self.member_name(m);
+        self.ensure_running(m)?;
+        let probe = match id.and_then(|i| i.cert.clone()) {
+            Some(c) => c,
+            None => Rc::new(self.cluster(m.cluster).probe.clone()),
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(Error::io(format!("failed to read {}", p.display())))
+        };
+        let (cert_pem, key_pem) = (read(&probe.cert_path)?, read(&probe.key_path)?);
+        let addr = std::net::SocketAddr::from((self.slot(m).ip, self.slot(m).client_port));
+        let dialer = self.dialer(m);
+        let leaf = self
+            .rt
+            .block_on(crate::etcd::served::served_leaf(
+                addr,
+                &dialer,
+                Some((&cert_pem, &key_pem)),
+            ))
+            .map_err(|detail| {
+                Fault::Fatal(Error::Environment(format!(
+                    "served cert of {name}: no certificate seen: {detail}"
+                )))
+            })?;
+        let serial = crate::pki::read_serial(&leaf)?;
+        let seen = match self.issued.iter().find(|(_, s, _)| *s == serial) {
+            Some((cert, _, 0)) => format!("{cert} (as issued)"),
+            Some((cert, _, n)) => format!("{cert} (renewal {n})"),
+            None => "a certificate this run did not make".to_owned(),
+        };
+        self.transcript.line(format!("{name} serves {seen}"));
+        Ok(seen)
+    }
+}
