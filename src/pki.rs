@@ -87,6 +87,9 @@ pub struct Ca {
     params: CertificateParams,
     key: KeyPair,
     revoked: Mutex<Vec<SerialNumber>>,
+    /// For a trust bundle: the CAs it holds (its certificate file has them all). A bundle is
+    /// trusted, never a signer in scripts.
+    pub bundle_of: Vec<String>,
 }
 
 impl fmt::Debug for Ca {
@@ -172,9 +175,46 @@ impl Ca {
             params,
             key,
             revoked: Mutex::new(Vec::new()),
+            bundle_of: Vec::new(),
         };
         ca.write_crl()?;
         Ok(ca)
+    }
+
+    /// A trust bundle named `name`: the certificates of `cas` in one file, for members and
+    /// clients that must trust several CAs at once (a CA rotation). Internally it signs as the
+    /// first of them (the probe certificate of a cluster that trusts it).
+    pub fn bundle(dir: &Path, name: &str, cas: &[&Ca]) -> Result<Ca> {
+        let first = cas
+            .first()
+            .ok_or_else(|| Error::Script(format!("bundle `{name}`: give it at least one CA")))?;
+        let mut pem = String::new();
+        for ca in cas {
+            let text = fs::read_to_string(&ca.cert_path).map_err(Error::io(format!(
+                "failed to read {}",
+                ca.cert_path.display()
+            )))?;
+            pem.push_str(&text);
+        }
+        let cert_path = dir.join(format!("{name}.crt"));
+        write_file(&cert_path, &pem, false)?;
+        let key = KeyPair::from_pem(&first.key.serialize_pem()).map_err(pki_err)?;
+        Ok(Ca {
+            name: name.to_owned(),
+            key_kind: first.key_kind,
+            days: first.days,
+            cert_path,
+            crl_path: first.crl_path.clone(),
+            params: first.params.clone(),
+            key,
+            revoked: Mutex::new(Vec::new()),
+            bundle_of: cas.iter().map(|c| c.name.clone()).collect(),
+        })
+    }
+
+    /// Whether this is a trust bundle.
+    pub fn is_bundle(&self) -> bool {
+        !self.bundle_of.is_empty()
     }
 
     /// Signs a leaf certificate named `name` and writes `<name>.crt` and `<name>.key` into `dir`.

@@ -307,7 +307,7 @@ impl Session {
         }
     }
 
-    fn claim_name(&mut self, kind: &str, name: &str) -> Result<()> {
+    pub(super) fn claim_name(&mut self, kind: &str, name: &str) -> Result<()> {
         valid_name(kind, name)?;
         if !self.names.insert(name.to_owned()) {
             return Err(Error::Script(format!(
@@ -333,6 +333,7 @@ impl Session {
     /// `issue(ca, name, opts)`.
     pub fn issue(&mut self, ca: &Ca, name: &str, spec: &CertSpec) -> Result<Rc<Cert>> {
         self.claim_name("certificate", name)?;
+        Session::signer(ca, "issue")?;
         let cert = ca.issue(&self.pki_dir, name, spec)?;
         self.note_issued(&cert, 0);
         self.transcript
@@ -342,6 +343,7 @@ impl Session {
 
     /// `revoke(ca, cert)`.
     pub fn revoke(&mut self, ca: &Ca, cert: &Cert) -> Result<()> {
+        Session::signer(ca, "revoke")?;
         let fresh = ca.revoke(cert)?;
         // etcd checks the CRL at the handshake: connections made before stay open. Close ours,
         // so that the next operation shows what a client connecting now meets.

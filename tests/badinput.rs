@@ -39,7 +39,7 @@ fn corpus() -> Vec<(&'static str, String, i32, &'static str)> {
         ("empty-usage", p("issue(ca, \"x\", #{ usage: [] });"), 3, "usage is empty"),
         ("days-as-string", p("issue(ca, \"x\", #{ days: \"ten\" });"), 3, "`days` must be an integer"),
         ("ends-before-start", p("issue(ca, \"x\", #{ not_before_days: 5, not_after_days: 1 });"), 3, "end before it starts"),
-        ("days-and-not-after", p("issue(ca, \"x\", #{ days: 10, not_after_days: 5 });"), 3, "not both"),
+        ("days-and-not-after", p("issue(ca, \"x\", #{ days: 10, not_after_days: 5 });"), 3, "give one of `days`, `not_after_days` and `not_after_secs`"),
         ("bad-san", p("issue(ca, \"x\", #{ sans: [\"bad name!\"] });"), 3, "not a DNS name"),
         ("bad-key", "ca(\"a\", #{ key: \"dsa\" });".into(), 3, "key `dsa`"),
         ("negative-days", "ca(\"a\", #{ days: -1 });".into(), 3, "`days` must be from 1 to 36500, got -1"),

@@ -187,3 +187,51 @@ fn served_cert_tells_a_renewed_certificate_from_the_one_served() {
         .code(exit_code::SCRIPT_ERROR)
         .stderr_has("mode `move` is not one of \"rename\", \"copy\"");
 }
+
+#[test]
+fn a_ca_rotation_without_the_bundle_fails_requests() {
+    // Inverted of scripts/ca-rotation.rhai: the members go straight to the new CA while the
+    // clients still present the old one's certificates: the load's writes fail, and say why.
+    Case::new("rotation-without-bundle.rhai")
+        .script(ONE_MEMBER)
+        .script("let fresh = ca(\"new-ca\");\n")
+        .script("let l = load(m1, #{ identity: client, rate: 50, timeout_ms: 500 });\n")
+        .script("restart_member(m1, #{ ca: fresh });\nsleep(1000);\n")
+        .script("let s = stop_load(l);\n")
+        // The load reads no member log: a handshake the member refused is "tls rejected".
+        .script(
+            "assert(s.classes.keys().contains(\"tls rejected\"), \"refused at the handshake\");\n",
+        )
+        .script("assert(s.failed == 0, \"no write failed\");\n")
+        .run()
+        .code(exit_code::CHECK_FAILED)
+        .stdout_has("check: refused at the handshake")
+        .stderr_has("assert: no write failed: does not hold");
+}
+
+#[test]
+fn a_bundle_trusts_and_signs_nothing() {
+    let base = "let a = ca(\"a\");\nlet b = ca(\"b\");\nlet both = bundle(\"a-and-b\", [a, b]);\n";
+    Case::new("bundle.rhai")
+        .script(base)
+        .run()
+        .code(0)
+        .stdout_has("bundle a-and-b: trusts a, b");
+    Case::new("bundle-issue.rhai")
+        .script(base)
+        .script("issue(both, \"x\");\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("`a-and-b` is a trust bundle, which signs nothing: use one of its CAs (a, b)");
+    Case::new("bundle-nested.rhai")
+        .script(base)
+        .script("bundle(\"again\", [both, a]);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("is a bundle already");
+    Case::new("bundle-empty.rhai")
+        .script("bundle(\"none\", []);\n")
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has("give it at least one CA");
+}

@@ -1,4 +1,4 @@
-//! Certificates over time: `renew` and `served_cert`.
+//! Certificates over time: `bundle`, `renew` and `served_cert`.
 
 use std::rc::Rc;
 
@@ -41,8 +41,29 @@ const SERVED_CERT: Primitive = Primitive {
     example: "assert_eq(served_cert(c.member(\"infra1\")), \"server (renewal 1)\");",
 };
 
-/// Registers `renew` and `served_cert`.
+const BUNDLE: Primitive = Primitive {
+    name: "bundle",
+    params: &[req("name", Ty::Str), req("cas", Ty::Array)],
+    returns: Ty::Ca,
+    doc: "A trust bundle: the certificates of several CAs in one file, to give wherever a CA is\n\
+          trusted (`cluster`'s and `spawn_member`'s `ca`, an identity's `ca`), for a CA rotation\n\
+          step by step (old, then both, then new). A bundle signs nothing.",
+    example: "let both = bundle(\"old-and-new\", [old_ca, new_ca]);\n\
+              restart_member(c.member(\"infra1\"), #{ ca: both });",
+};
+
+/// Registers `bundle`, `renew` and `served_cert`.
 pub fn register(r: &mut Registrar) {
+    r.primitive(BUNDLE, |c| {
+        let name = c.string(0)?;
+        let cas = c
+            .array(1)?
+            .into_iter()
+            .map(|d| d.try_cast::<Rc<crate::pki::Ca>>())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| script_err("bundle(): `cas` must be an array of Cas (from ca())"))?;
+        c.session(|ss| Ok(ss.bundle(&name, &cas)?))
+    });
     r.primitive(RENEW, |c| {
         let (ca, old) = (c.ca(0)?, c.cert(1)?);
         let opts = c.options(2)?;

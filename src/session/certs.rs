@@ -14,6 +14,36 @@ impl Session {
             .push((cert.name.clone(), cert.serial.clone(), renewal));
     }
 
+    /// `bundle(name, cas)`: a trust bundle of `cas`.
+    pub fn bundle(&mut self, name: &str, cas: &[Rc<Ca>]) -> Result<Rc<Ca>> {
+        if let Some(b) = cas.iter().find(|c| c.is_bundle()) {
+            return Err(Error::Script(format!(
+                "bundle `{name}`: `{}` is a bundle already; give its CAs",
+                b.name
+            )));
+        }
+        self.claim_name("bundle", name)?;
+        let refs: Vec<&Ca> = cas.iter().map(|c| c.as_ref()).collect();
+        let bundle = Ca::bundle(&self.pki_dir, name, &refs)?;
+        self.transcript.line(format!(
+            "bundle {name}: trusts {}",
+            bundle.bundle_of.join(", ")
+        ));
+        Ok(Rc::new(bundle))
+    }
+
+    /// Fails for a trust bundle where a signing CA is needed.
+    pub(super) fn signer(ca: &Ca, what: &str) -> Result<()> {
+        if ca.is_bundle() {
+            return Err(Error::Script(format!(
+                "{what}: `{}` is a trust bundle, which signs nothing: use one of its CAs ({})",
+                ca.name,
+                ca.bundle_of.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// `renew(ca, cert, opts)`: `cert` issued again by `ca` under its name, with a new key, its
     /// files replaced in place (`how`). Members read it at their next handshake.
     pub fn renew(
@@ -29,6 +59,7 @@ impl Session {
                 old.name
             )));
         }
+        Session::signer(ca, "renew")?;
         let new = ca.renew(&self.pki_dir, old, spec, how)?;
         let renewal = self
             .issued

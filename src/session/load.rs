@@ -335,9 +335,11 @@ async fn write(
     }
 }
 
+/// A failed write's class, from the client's side alone (the load reads no member log): what
+/// the client can tell, else "tls rejected", as a call does when no log explains it.
 fn class_of(detail: &str) -> String {
     classify_client_error(detail)
-        .unwrap_or(Class::ServerError)
+        .unwrap_or(Class::TlsRejected)
         .name()
         .to_owned()
 }

@@ -79,6 +79,12 @@ impl Session {
                 "members with hosts listen on etcd's own ports (2379, 2380): leave out client_ports and peer_ports".into(),
             ));
         }
+        if (spec.client_crl || spec.peer_crl) && spec.ca.is_bundle() {
+            return Err(Error::Script(format!(
+                "client_crl and peer_crl take the CRL of one CA, and `{}` is a trust bundle",
+                spec.ca.name
+            )));
+        }
         if spec.client_crl && !spec.client_cert_auth {
             return Err(Error::Script(
                 "client_crl: true needs client_cert_auth: true (without it etcd checks no client certificate, so a CRL would change nothing)".into(),
