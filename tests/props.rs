@@ -139,7 +139,7 @@ proptest! {
             Ok(()) => prop_assert!(valid, "{text} passed"),
             Err(msg) => {
                 prop_assert!(!valid, "{text}: {msg}");
-                prop_assert!(msg.contains("must be from") || msg.contains("not both") || msg.contains("end before it starts"), "{msg}");
+                prop_assert!(msg.contains("must be from") || msg.contains("give one of") || msg.contains("end before it starts"), "{msg}");
             }
         }
     }
