@@ -228,6 +228,8 @@ impl Ca {
         if let Some(d) = spec.not_before_days {
             days_in(name, "not_before_days", d, -MAX_DAYS..=MAX_DAYS)?;
         }
+        // The key first: an RSA key takes a while, and the validity counts from after it.
+        let key = spec.key.generate()?;
         let now = OffsetDateTime::now_utc();
         let not_before = match spec.not_before_days {
             Some(d) => now + days(d),
@@ -276,7 +278,6 @@ impl Ca {
         params.not_before = not_before;
         params.not_after = not_after;
         params.use_authority_key_identifier_extension = true;
-        let key = spec.key.generate()?;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer).map_err(pki_err)?;
         let serial = read_serial(cert.der())?;

@@ -311,3 +311,20 @@ spawn_member(c, "m1");
             .stderr_has("peer_client_cert (--peer-client-cert-file) needs etcd 3.5 or later");
     }
 }
+
+#[test]
+fn a_new_partition_replaces_the_one_in_force() {
+    // m1 alone, then m1 with m2: if the first cut stayed, m1 would still be alone and its
+    // write would find no quorum.
+    Case::new("repartition.rhai")
+        .script(THREE_HOSTS)
+        .script("let m = c.members;\n")
+        .script("partition([m[0]], [m[1], m[2]]);\n")
+        .script("expect_error(|| kv_set(m[0], \"k\", \"alone\", #{ cert: client, timeout_ms: 1000 }), \"timeout\");\n")
+        .script("partition([m[0], m[1]], [m[2]]);\n")
+        .script("kv_set(m[0], \"k\", \"with m2\", client);\n")
+        .script("heal();\n")
+        .run()
+        .code(0)
+        .stdout_has("partition m1, m2 | m3: cut off from each other\nput k = with m2 via m1 as client: ok");
+}

@@ -36,7 +36,8 @@ impl Replace {
 impl Ca {
     /// Issues `spec` again as `old`'s name, with a new key, and puts its files where `old`'s are.
     pub fn renew(&self, dir: &Path, old: &Cert, spec: &CertSpec, how: Replace) -> Result<Cert> {
-        let staged = format!("{}.renewing", old.name);
+        // A leading dot: no name a script may give can be this one.
+        let staged = format!(".{}.renewing", old.name);
         let new = self.issue(dir, &staged, spec)?;
         let place = |from: &Path, to: &Path| -> Result<()> {
             let _writes = crate::lifecycle::hold_writes();

@@ -58,7 +58,7 @@ const PARTITION: Primitive = Primitive {
     doc: "Cuts members on hosts of their own (see `cluster`'s `hosts`) into groups that cannot\n\
           reach each other: what one sends to another group is dropped, on new connections and\n\
           open ones, with no error to either side, as a broken switch would. Our client still\n\
-          reaches every member. `heal()` undoes it.",
+          reaches every member. A new partition replaces the one in force; `heal()` undoes it.",
     example: "partition([c.member(\"infra1\")], [c.member(\"infra2\"), c.member(\"infra3\")]);",
 };
 

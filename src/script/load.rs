@@ -27,8 +27,9 @@ const LOAD: Primitive = Primitive {
           fails it, and asks again on \"not yet\"). Options: `identity` (as in `kv_set`), `rate`\n\
           (writes a second, 1 to 1000, default 50), `timeout_ms` (how long one write may take,\n\
           moves included, default 2000). It records every write the cluster acknowledged. Its\n\
-          classes come from the client's side alone (it reads no member log): a handshake the\n\
-          member refused without saying why to the client is \"tls rejected\".",
+          classes come from the client's side alone (it reads no member log): a connection\n\
+          refused or broken is \"unavailable\", only \"not yet\" until the bound \"timeout\",\n\
+          and a handshake the member refused without saying why \"tls rejected\".",
     example: "let l = load([c.member(\"infra2\"), c.member(\"infra3\")], #{ identity: client, rate: 100 });",
 };
 

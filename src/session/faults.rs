@@ -54,6 +54,8 @@ impl Session {
     /// `restart_member(member, overrides)`: a graceful stop, then a start on the same data dir
     /// (its keys, its membership), with the overrides given now.
     pub fn restart_member(&mut self, m: MemberId, over: &MemberOverrides) -> OpResult<()> {
+        // A member that died behind the script's back is the news.
+        self.ensure_not_died(m)?;
         if matches!(self.slot(m).state, MemberState::Running(_)) {
             self.stop_member(m)?;
         }
@@ -61,7 +63,8 @@ impl Session {
     }
 
     /// `move_leader(member)`: asks the leader to hand the leadership to `member` (etcd's
-    /// MoveLeader), with the cluster's probe identity, and waits until `member` says it leads.
+    /// MoveLeader, which returns once the transfer is done), with the cluster's probe identity.
+    /// During an election it asks again, within [`limits::OP_TIMEOUT`].
     pub fn move_leader(&mut self, m: MemberId) -> OpResult<()> {
         let name = self.member_name(m);
         let op = format!("move leader to {name}");
@@ -78,12 +81,21 @@ impl Session {
                 })
             })
         };
-        let (target_id, leader_id) = status(self, m).map_err(|f| f.named(&op))?;
+        self.ensure_running(m)?;
+        let started = std::time::Instant::now();
+        let (target_id, leader_id) = loop {
+            let (target, leader) = status(self, m).map_err(|f| f.named(&op))?;
+            if leader != 0 || started.elapsed() >= limits::OP_TIMEOUT {
+                break (target, leader);
+            }
+            std::thread::sleep(limits::CALL_RETRY_INTERVAL);
+        };
         if target_id != leader_id {
             let mut leader = None;
             for other in self.running_members(m.cluster) {
                 if other != m && status(self, other).map_err(|f| f.named(&op))?.0 == leader_id {
                     leader = Some(other);
+                    break;
                 }
             }
             let leader = leader.ok_or_else(|| {
@@ -105,6 +117,7 @@ impl Session {
 
     /// `partition(groups)`: members in different groups can no longer reach each other (their
     /// packets to each other are dropped, as by a broken switch); our client still reaches all.
+    /// It replaces the partition in force, if any.
     pub fn partition(&mut self, groups: &[Vec<MemberId>]) -> Result<()> {
         let mut seen = Vec::new();
         for m in groups.iter().flatten() {
@@ -139,6 +152,8 @@ impl Session {
             .net
             .as_mut()
             .ok_or_else(|| Error::Script("partition: no member runs on a host".into()))?;
+        // A new partition replaces the one in force, if any.
+        net.mend()?;
         for (i, group) in placed.iter().enumerate() {
             let others: Vec<_> = placed
                 .iter()

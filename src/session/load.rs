@@ -131,8 +131,11 @@ impl Session {
             return Ok(t.clone());
         }
         run.stop.store(true, Ordering::Relaxed);
-        let tally = run.done.recv_timeout(run.bound).map_err(|_| {
-            Error::Environment(format!("{} did not stop within {:?}", run.what, run.bound))
+        let bound = run.bound;
+        let bound = self.bounded(bound);
+        let run = self.load_mut(id)?;
+        let tally = run.done.recv_timeout(bound).map_err(|_| {
+            Error::Environment(format!("{} did not stop within {bound:?}", run.what))
         })?;
         run.tally = Some(tally.clone());
         let line = format!("stop {}: stopped", run.name);
@@ -301,8 +304,10 @@ async fn write(
             match connected {
                 Ok(Ok(c)) => clients[*cur] = Some(c),
                 Ok(Err(detail)) => {
-                    last = class_of(&detail);
+                    last = class_of(&detail, true);
                     *cur = (*cur + 1) % endpoints.len();
+                    // A refused connection comes back at once: no loop at full speed.
+                    tokio::time::sleep(limits::CALL_RETRY_INTERVAL).await;
                     continue;
                 }
                 Err(_) => {
@@ -319,27 +324,45 @@ async fn write(
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) => {
                 let detail = client::error_chain(&e);
-                last = class_of(&detail);
                 let not_yet = ["leader changed", "no leader", "request timed out"]
                     .iter()
                     .any(|w| detail.contains(w));
                 if not_yet {
+                    // Only "not yet" until the bound is no answer, as for a call.
+                    last = Class::Timeout.name().to_owned();
                     tokio::time::sleep(limits::CALL_RETRY_INTERVAL).await;
                     continue;
                 }
+                last = class_of(&detail, false);
             }
             Err(_) => last = Class::Timeout.name().to_owned(),
         }
         clients[*cur] = None;
         *cur = (*cur + 1) % endpoints.len();
+        tokio::time::sleep(limits::CALL_RETRY_INTERVAL).await;
     }
 }
 
 /// A failed write's class, from the client's side alone (the load reads no member log): what
-/// the client can tell, else "tls rejected", as a call does when no log explains it.
-fn class_of(detail: &str) -> String {
-    classify_client_error(detail)
-        .unwrap_or(Class::TlsRejected)
-        .name()
-        .to_owned()
+/// the client can tell (a refused connection is "unavailable"); a handshake ended by an alert
+/// is "tls rejected"; a connection reset or closed without one is "unavailable" (the member
+/// went away, stopping say); else, while connecting, "tls rejected" (as a call says when no
+/// log explains a failed handshake), and on a request "server error".
+fn class_of(detail: &str, connecting: bool) -> String {
+    tracing::debug!(connecting, detail, "load write failed");
+    // With TLS 1.3 the alert may come only with the first request.
+    if detail.contains("fatal alert") {
+        return Class::TlsRejected.name().to_owned();
+    }
+    let gone = ["reset", "broken pipe", "No route", "GOAWAY", "closed"]
+        .iter()
+        .any(|w| detail.contains(w))
+        || (!connecting && detail.contains("transport error"));
+    let class = match classify_client_error(detail) {
+        Some(c) => c,
+        None if gone => Class::Unavailable,
+        None if connecting => Class::TlsRejected,
+        None => Class::ServerError,
+    };
+    class.name().to_owned()
 }
