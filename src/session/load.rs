@@ -51,7 +51,6 @@ pub(super) struct LoadRun {
     what: String,
     prefix: String,
     identity: IdentitySpec,
-    members: Vec<MemberId>,
     stop: Arc<AtomicBool>,
     done: mpsc::Receiver<Tally>,
     bound: Duration,
@@ -115,7 +114,6 @@ impl Session {
             what,
             prefix,
             identity: spec.identity,
-            members: spec.members,
             stop,
             done,
             bound: spec.write_timeout + ATTEMPT_TIMEOUT + limits::CONNECT_TIMEOUT,
@@ -215,14 +213,6 @@ impl Session {
                 let _ = run.done.recv_timeout(run.bound);
             }
         }
-    }
-
-    /// The members a load writes through.
-    pub fn load_members(&self, id: LoadId) -> Vec<MemberId> {
-        self.loads
-            .get(id.0)
-            .map(|r| r.members.clone())
-            .unwrap_or_default()
     }
 }
 
