@@ -171,15 +171,7 @@ impl Rejection {
     /// Whether the member said "not now" rather than "no": an election or a slow commit, which
     /// asking again settles.
     pub fn is_transient(&self) -> bool {
-        self.class == Class::ServerError
-            && [
-                "leader changed",
-                "no leader",
-                "request timed out",
-                "too many requests",
-            ]
-            .iter()
-            .any(|w| self.detail.contains(w))
+        self.class == Class::ServerError && says_not_yet(&self.detail)
     }
 
     /// Milliseconds since the member logged this refusal, if it did.
@@ -271,6 +263,18 @@ pub fn rejected_connection_error(line: &str) -> Option<String> {
     }
     let error = v.get("error").and_then(|e| e.as_str()).unwrap_or("");
     is_refusal(error).then(|| error.to_owned())
+}
+
+/// Whether an etcd error says "not now" (an election, a slow commit) rather than "no".
+pub fn says_not_yet(detail: &str) -> bool {
+    [
+        "leader changed",
+        "no leader",
+        "request timed out",
+        "too many requests",
+    ]
+    .iter()
+    .any(|w| detail.contains(w))
 }
 
 /// Classifies what the client saw, where the client's words are reliable. `None` means the client

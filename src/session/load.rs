@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::{IdentitySpec, MemberId, Session};
 use crate::error::{Error, Result};
 use crate::etcd::client::{self, ClientTls, SourcePorts};
-use crate::etcd::reject::{classify_client_error, Class};
+use crate::etcd::reject::{classify_client_error, says_not_yet, Class};
 use crate::fault::{Fault, OpResult};
 use crate::limits;
 use crate::netns::Dialer;
@@ -314,9 +314,7 @@ async fn write(
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) => {
                 let detail = client::error_chain(&e);
-                let not_yet = ["leader changed", "no leader", "request timed out"]
-                    .iter()
-                    .any(|w| detail.contains(w));
+                let not_yet = says_not_yet(&detail);
                 if not_yet {
                     // Only "not yet" until the bound is no answer, as for a call.
                     last = Class::Timeout.name().to_owned();
