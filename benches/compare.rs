@@ -132,6 +132,7 @@ fn put_loop(etcd: &Path, puts: usize, rounds: usize) -> (f64, f64) {
         trust_pem: Some(read(&ca.cert_path)),
         identity_pem: Some((read(&client.cert_path), read(&client.key_path))),
         server_name: "localhost".into(),
+        ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

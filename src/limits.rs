@@ -41,11 +41,11 @@ pub const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// `peer_refusal`: how long to watch a member's log for a refused connection.
 pub const REFUSAL_WAIT: Duration = Duration::from_secs(3);
-/// `member_add`: how long to retry while etcd answers "unhealthy cluster" (its strict
-/// reconfiguration check wants every member connected for 5 s first).
-pub const MEMBER_ADD_TIMEOUT: Duration = Duration::from_secs(10);
-/// `member_add`: the pause between such retries.
-pub const MEMBER_ADD_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+/// `member_add`, `member_remove`: how long to retry while etcd answers "unhealthy cluster" (its
+/// strict reconfiguration check wants every member connected for 5 s first).
+pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
+/// `member_add`, `member_remove`: the pause between such retries.
+pub const MEMBERSHIP_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// How many times a member whose port was taken between our pick and its bind is started again.
 pub const PORT_RETRIES: usize = 5;
 /// How many log lines an error about a member quotes.

@@ -19,10 +19,12 @@ pub mod convert;
 pub mod engine;
 pub mod expect;
 pub mod faults;
+pub mod keyspace;
 pub mod kv;
 pub mod load;
 pub mod opts;
 pub mod pki;
+pub mod rbac;
 pub mod registrar;
 
 use std::cell::RefCell;

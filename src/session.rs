@@ -21,13 +21,17 @@ mod certs;
 mod faults;
 mod health;
 mod hosts;
+mod keyspace;
 mod load;
 mod members;
+mod membership;
 mod peers;
 mod plan;
 mod ports;
+mod rbac;
 mod specs;
 
+pub use keyspace::{LeaseId, Pair, WatchEvent, WatchId};
 pub use load::{LoadId, LoadSpec, Tally};
 use specs::ClientKey;
 pub use specs::{Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm};
@@ -139,6 +143,10 @@ pub struct Session {
     hosts: Vec<HostSpec>,
     /// Background loads, running or stopped.
     loads: Vec<load::LoadRun>,
+    /// Watches the script opened, in order.
+    watches: Vec<keyspace::WatchRun>,
+    /// Leases the script was granted, in order.
+    leases: Vec<keyspace::LeaseRun>,
     /// Every certificate the run made: name, serial, and which renewal (0: as issued).
     issued: Vec<(String, Vec<u8>, u32)>,
 }
@@ -256,6 +264,8 @@ impl Session {
             net: None,
             hosts: Vec::new(),
             loads: Vec::new(),
+            watches: Vec::new(),
+            leases: Vec::new(),
             issued: Vec::new(),
             transcript: if opts.quiet {
                 Transcript::quiet()
@@ -378,6 +388,7 @@ impl Session {
         self.torn_down = true;
         self.stop_loads();
         self.clients.clear();
+        self.drop_watches(None);
         let mut killed = Vec::new();
         for ci in 0..self.clusters.len() {
             for index in 0..self.clusters[ci].members.len() {

@@ -84,6 +84,16 @@ fn corpus() -> Vec<(&'static str, String, i32, &'static str)> {
         ("args-unix-socket", p("cluster([\"m\"], #{ ca: ca, cert: server, args: [\"--listen-client-urls=unix:///tmp/s\"] });"), 3, "unix socket"),
         ("spawn-args-cert-file", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nspawn_member(c, \"m\", #{ args: [\"--peer-key-file=/etc/k\"] });"), 3, "spawn_member(): args: etcd flag `--peer-key-file`"),
         ("member-add-args-crl", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nmember_add(c, \"n\", #{ args: [\"--client-crl-file\", \"/x\"] });"), 3, "`--client-crl-file` names a file or directory"),
+        // The key space, RBAC and membership, refused before any member is asked.
+        ("watch-events-count", "watch_events(1, 1);".into(), 3, "must be a Watch (from watch())"),
+        ("lease-ttl-range", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nlease_grant(c, 0);"), 3, "`ttl_secs` must be an integer from 1 to 86400"),
+        ("kv-set-lease-type", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_set(c, \"k\", \"v\", server, #{ lease: 5 });"), 3, "`lease` must be a Lease"),
+        ("watch-option-typo", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nwatch(c, \"k\", server, #{ prefx: true });"), 3, "did you mean `prefix`"),
+        ("identity-user-alone", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ user: \"bob\" });"), 3, "both `user` and `password`, or neither"),
+        ("user-add-empty-password", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nuser_add(c, \"bob\", server, #{ password: \"\" });"), 3, "`password` is empty"),
+        ("role-revoke-no-key", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nrole_revoke(c, \"r\", #{ prefix: true }, server);"), 3, "`key` is required"),
+        ("member-add-acting-as-type", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nmember_add(c, \"n\", #{ acting_as: 42 });"), 3, "identity must be a Cert"),
+        ("member-remove-type", "member_remove(\"m\");".into(), 3, "member_remove takes:"),
         // Memory Rhai's own limits do not see: curried function pointers.
         ("curry-memory-bomb", "fn id(x) { x }\nlet s = \"x\";\nwhile s.len() < 524288 { s += s; }\nlet a = [];\nfor i in 0..3000 { a.push(Fn(\"id\").curry(s + i)); }\n".into(), 5, "the script went past its memory limit (512 MiB)"),
         ("closure-memory-bomb", "let s = \"x\";\nwhile s.len() < 524288 { s += s; }\nlet a = [];\nfor i in 0..3000 { let t = s + i; a.push(|| t.len()); }\n".into(), 5, "memory limit"),

@@ -22,7 +22,7 @@ use crate::limits;
 use crate::netns::Dialer;
 
 /// How a client presents itself and what it trusts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ClientTls {
     /// PEM of the CA certificate the client trusts; `None` speaks plain text (no TLS at all).
     pub trust_pem: Option<String>,
@@ -30,6 +30,8 @@ pub struct ClientTls {
     pub identity_pem: Option<(String, String)>,
     /// The name the client expects in the server certificate (and sends as SNI).
     pub server_name: String,
+    /// A user name and password to authenticate with once connected.
+    pub login: Option<(String, String)>,
 }
 
 /// The source addresses of the connections one call made, each with when it was taken.
@@ -137,7 +139,11 @@ pub async fn connect(
         .connect_with_connector(connector)
         .await
         .map_err(|e| error_chain(&e))?;
-    Client::from_channel(etcd_client::Channel::Tonic(channel), None)
+    let options = tls
+        .login
+        .as_ref()
+        .map(|(user, password)| etcd_client::ConnectOptions::new().with_user(user, password));
+    Client::from_channel(etcd_client::Channel::Tonic(channel), options)
         .await
         .map_err(|e| error_chain(&e))
 }

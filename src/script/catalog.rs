@@ -21,6 +21,10 @@ pub enum Ty {
     Member,
     /// A background load (from `load`).
     Load,
+    /// A watch (from `watch`).
+    Watch,
+    /// A lease (from `lease_grant`).
+    Lease,
     /// A `Member` or a `Cluster`.
     Target,
     /// A `Cert`, or a map of the identity keys.
@@ -41,6 +45,8 @@ pub const IDENTITY_KEYS: &[&str] = &[
     "plaintext",
     "dial",
     "timeout_ms",
+    "user",
+    "password",
 ];
 /// The keys of an `expect_error` map.
 pub const EXPECTED_KEYS: &[&str] = &["class", "detail"];
@@ -60,6 +66,8 @@ impl Ty {
             Ty::Cluster => "Cluster",
             Ty::Member => "Member",
             Ty::Load => "Load",
+            Ty::Watch => "Watch",
+            Ty::Lease => "Lease",
             Ty::Target => "Member | Cluster",
             Ty::Identity => "Cert | map",
             Ty::Expected => "string | array | map",
@@ -82,6 +90,8 @@ impl Ty {
             Ty::Cluster => "Cluster",
             Ty::Member => "Member",
             Ty::Load => "Load",
+            Ty::Watch => "Watch",
+            Ty::Lease => "Lease",
             Ty::Unit => "()",
             Ty::Target | Ty::Identity | Ty::Expected | Ty::Any => "?",
         }

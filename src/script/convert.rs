@@ -22,7 +22,7 @@ pub fn target(d: &Dynamic) -> Option<Target> {
     }
 }
 
-/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext, dial, timeout_ms }`.
+/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext, dial, timeout_ms, user, password }`.
 pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
     if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
         return Ok(IdentitySpec {
@@ -32,7 +32,7 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
     }
     let Some(map) = d.clone().try_cast::<Map>() else {
         return Err(script_err(format!(
-            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext, dial, timeout_ms }}, got {}",
+            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext, dial, timeout_ms, user, password }}, got {}",
             type_label(d)
         )));
     };
@@ -59,7 +59,17 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
     let timeout = o
         .int_in("timeout_ms", 1..=MAX_CALL_TIMEOUT_MS)?
         .map(|ms| std::time::Duration::from_millis(ms as u64));
+    let login = match (o.string("user")?, o.string("password")?) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (None, None) => None,
+        _ => {
+            return Err(script_err(format!(
+                "{what}: an identity logs in with both `user` and `password`, or neither"
+            )))
+        }
+    };
     Ok(IdentitySpec {
+        login,
         timeout,
         cert: o.cert("cert")?,
         trust: o.ca("ca")?,
@@ -188,6 +198,12 @@ pub fn type_label(d: &Dynamic) -> &'static str {
         "Member"
     } else if d.is::<Rc<Fault>>() {
         "Error"
+    } else if d.is::<crate::session::LoadId>() {
+        "Load"
+    } else if d.is::<crate::session::WatchId>() {
+        "Watch"
+    } else if d.is::<crate::session::LeaseId>() {
+        "Lease"
     } else if d.is_int() {
         "int"
     } else if d.is_float() {

@@ -3,7 +3,11 @@
 use rhai::Dynamic;
 
 use super::catalog::{opt, req, Primitive, Ty};
+use super::opts::Opts;
 use super::registrar::Registrar;
+
+/// The options of `kv_set`.
+const KV_SET_KEYS: &[&str] = &["lease"];
 
 const KV_SET: Primitive = Primitive {
     name: "kv_set",
@@ -12,6 +16,7 @@ const KV_SET: Primitive = Primitive {
         req("key", Ty::Str),
         req("value", Ty::Str),
         opt("identity", Ty::Identity),
+        opt("opts", Ty::Options(KV_SET_KEYS)),
     ],
     returns: Ty::Unit,
     doc: "Writes `key = value` through the target (a Cluster uses its first running member).\n\
@@ -23,7 +28,10 @@ const KV_SET: Primitive = Primitive {
           address in its certificate) or by \"name\" (the host name, resolved from the run's\n\
           hosts, checked in turn); by default, the member's advertised URL; and\n\
           `timeout_ms`, how long the call waits for an answer (default 5000; a member that is\n\
-          paused or cut off gives \"timeout\", one that is gone \"unavailable\").",
+          paused or cut off gives \"timeout\", one that is gone \"unavailable\"); and `user`\n\
+          with `password`, to log in as that user (etcd then takes the login, not the\n\
+          certificate's CN, as who is asking). Options:\n\
+          `lease` (from `lease_grant`: the key goes when the lease ends).",
     example: "kv_set(c.member(\"infra1\"), \"hello\", \"world\", client);\n\
               expect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");",
 };
@@ -46,7 +54,9 @@ pub fn register(r: &mut Registrar) {
     r.primitive(KV_SET, |c| {
         let (t, key, value) = (c.target(0)?, c.string(1)?, c.string(2)?);
         let id = c.identity(3)?;
-        c.session(|ss| ss.kv_set(t, &key, &value, &id))
+        let opts = c.options(4)?;
+        let lease = Opts::new(&opts, "kv_set()", KV_SET_KEYS)?.lease("lease")?;
+        c.session(|ss| ss.kv_set(t, &key, &value, &id, lease))
     });
     r.primitive(KV_GET, |c| {
         let (t, key) = (c.target(0)?, c.string(1)?);

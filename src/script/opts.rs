@@ -175,6 +175,18 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// A lease (from `lease_grant`).
+    pub fn lease(&self, key: &str) -> R<Option<crate::session::LeaseId>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(d) => d
+                .clone()
+                .try_cast::<crate::session::LeaseId>()
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "a Lease (from lease_grant())", d)),
+        }
+    }
+
     /// An array of certificates.
     pub fn certs(&self, key: &str) -> R<Option<Vec<Rc<Cert>>>> {
         self.array_of(key, "an array of Certs (from issue())", |v| {

@@ -170,6 +170,16 @@ impl Call<'_> {
         self.cast(i, "a Load (from load())")
     }
 
+    /// A watch (from `watch`).
+    pub fn watch(&self, i: usize) -> R<crate::session::WatchId> {
+        self.cast(i, "a Watch (from watch())")
+    }
+
+    /// A lease (from `lease_grant`).
+    pub fn lease(&self, i: usize) -> R<crate::session::LeaseId> {
+        self.cast(i, "a Lease (from lease_grant())")
+    }
+
     /// An array of members.
     pub fn members(&self, i: usize) -> R<Vec<MemberId>> {
         self.array(i)?

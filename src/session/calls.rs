@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Access, AuthOp, ClientKey, IdentitySpec, MemberId, Session, Target};
+use super::{ClientKey, IdentitySpec, MemberId, Session, Target};
 use crate::error::{Error, Result};
 use crate::etcd::client::{self, ClientTls};
 use crate::etcd::log::MemberLog;
@@ -63,7 +63,7 @@ impl Prepared {
 const SHOWN_VALUE_CHARS: usize = 64;
 
 /// A value as the transcript shows it: whole, or its start and its size.
-fn shown(value: &str) -> String {
+pub(super) fn shown(value: &str) -> String {
     if value.chars().count() <= SHOWN_VALUE_CHARS {
         return value.to_owned();
     }
@@ -109,6 +109,7 @@ impl Session {
                 _ => None,
             },
             server_name: self.expected_name(m, id)?,
+            login: id.login.clone(),
         })
     }
 
@@ -204,6 +205,11 @@ impl Session {
         }
     }
 
+    /// `via m1 as alice`: where a call goes and who makes it, for the transcript.
+    pub(super) fn via(&self, target: Target, id: &IdentitySpec) -> String {
+        format!("via {} {}", self.target_name(target), id.describe())
+    }
+
     pub(super) fn target_name(&self, target: Target) -> String {
         match target {
             Target::Member(m) => self.member_name(m),
@@ -218,17 +224,23 @@ impl Session {
         key: &str,
         value: &str,
         id: &IdentitySpec,
+        lease: Option<super::LeaseId>,
     ) -> OpResult<()> {
+        let lease = lease.map(|l| self.lease(l));
         let op = format!(
-            "put {key} = {} via {} {}",
+            "put {key} = {}{} {}",
             shown(value),
-            self.target_name(target),
-            id.describe()
+            lease
+                .as_ref()
+                .map_or(String::new(), |(_, name)| format!(" with {name}")),
+            self.via(target, id)
         );
         let (k, v) = (key.to_owned(), value.to_owned());
+        let lease = lease.map(|(id, _)| id);
         self.call(target, id, id.bound(), move |c| {
             let (k, v) = (k.clone(), v.clone());
-            Box::pin(async move { c.put(k, v, None).await.map(|_| ()) })
+            let opts = lease.map(|l| etcd_client::PutOptions::new().with_lease(l));
+            Box::pin(async move { c.put(k, v, opts).await.map(|_| ()) })
         })
         .map_err(|f| f.named(&op))?;
         self.transcript.line(format!("{op}: ok"));
@@ -242,11 +254,7 @@ impl Session {
         key: &str,
         id: &IdentitySpec,
     ) -> OpResult<Option<String>> {
-        let op = format!(
-            "get {key} via {} {}",
-            self.target_name(target),
-            id.describe()
-        );
+        let op = format!("get {key} {}", self.via(target, id));
         let k = key.to_owned();
         let value = self
             .call(target, id, id.bound(), move |c| {
@@ -264,54 +272,5 @@ impl Session {
             None => self.transcript.line(format!("{op}: (no such key)")),
         }
         Ok(value)
-    }
-
-    // ---- RBAC and membership -----------------------------------------------------------------
-
-    /// An RBAC change (`user_add`, `role_add`, `role_grant`, `user_grant_role`, `auth_enable`),
-    /// made through `target` as `id`.
-    pub fn auth_op(&mut self, target: Target, op: AuthOp, id: &IdentitySpec) -> OpResult<()> {
-        let desc = format!(
-            "{} via {} {}",
-            op.describe(),
-            self.target_name(target),
-            id.describe()
-        );
-        self.call(target, id, id.bound(), move |c| {
-            let op = op.clone();
-            Box::pin(async move {
-                match op {
-                    AuthOp::UserAdd(name) => c
-                        .user_add(
-                            name,
-                            "",
-                            Some(etcd_client::UserAddOptions::new().with_no_pwd()),
-                        )
-                        .await
-                        .map(|_| ()),
-                    AuthOp::RoleAdd(role) => c.role_add(role).await.map(|_| ()),
-                    AuthOp::RoleGrant { role, perm } => {
-                        let mut p = match perm.access {
-                            Access::Read => etcd_client::Permission::read(perm.key),
-                            Access::Write => etcd_client::Permission::write(perm.key),
-                            Access::ReadWrite => etcd_client::Permission::read_write(perm.key),
-                        };
-                        if perm.prefix {
-                            p = p.with_prefix();
-                        }
-                        c.role_grant_permission(role, p).await.map(|_| ())
-                    }
-                    AuthOp::UserGrantRole { user, role } => {
-                        c.user_grant_role(user, role).await.map(|_| ())
-                    }
-                    AuthOp::AuthEnable => c.auth_enable().await.map(|_| ()),
-                }
-            })
-        })
-        .map_err(|f| f.named(&desc))?;
-        // Connections made before auth was enabled keep no identity etcd now asks for.
-        self.clients.clear();
-        self.transcript.line(format!("{desc}: ok"));
-        Ok(())
     }
 }

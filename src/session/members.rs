@@ -336,6 +336,7 @@ impl Session {
 
     pub(super) fn drop_clients(&mut self, m: MemberId) {
         self.clients.retain(|k, _| k.member != m);
+        self.drop_watches(Some(m));
     }
 
     /// Checks that a member still runs; says which and why if not.

@@ -2,8 +2,6 @@
 //! and members; membership changes (`member_add`), which plan a member at run time.
 
 use std::collections::HashSet;
-use std::rc::Rc;
-use std::time::Instant;
 
 use super::{
     ports, valid_name, ClusterId, ClusterSpec, ClusterState, IdentitySpec, MemberId,
@@ -11,8 +9,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::etcd::log::MemberLog;
-use crate::fault::{Fault, OpResult};
-use crate::limits;
+use crate::fault::OpResult;
 use crate::pki::{CertSpec, Usage};
 
 impl Session {
@@ -270,12 +267,14 @@ impl Session {
     }
 
     /// `member_add(cluster, name, overrides)`: asks the cluster (through its first running member,
-    /// with the probe certificate) to add a member, then starts it to join the cluster.
+    /// as `acting_as`, by default the cluster's own admin certificate) to add a member, then
+    /// starts it to join the cluster.
     pub fn member_add(
         &mut self,
         id: ClusterId,
         name: &str,
         over: &MemberOverrides,
+        acting_as: Option<&IdentitySpec>,
     ) -> OpResult<MemberId> {
         valid_name("member", name)?;
         if self
@@ -304,15 +303,20 @@ impl Session {
         let (peer_port, peer_res) = ports::reserve()?;
         let host = self.cluster(id).spec.host.clone();
         let peer_url = format!("https://{host}:{peer_port}");
-        let probe = IdentitySpec {
-            cert: Some(Rc::new(self.cluster(id).probe.clone())),
-            ..Default::default()
+        let probe = acting_as
+            .cloned()
+            .unwrap_or_else(|| self.admin_identity(id));
+        let desc = match acting_as {
+            Some(who) => format!(
+                "member add {name} via {} {}",
+                self.cluster_name(id),
+                who.describe()
+            ),
+            None => format!("member add {name} via {}", self.cluster_name(id)),
         };
-        let desc = format!("member add {name} via {}", self.cluster_name(id));
-        let started = Instant::now();
-        let members = loop {
-            let url = peer_url.clone();
-            let result = self.call(Target::Cluster(id), &probe, limits::OP_TIMEOUT, move |c| {
+        let url = peer_url.clone();
+        let members = self
+            .membership_call(Target::Cluster(id), &probe, move |c| {
                 let url = url.clone();
                 Box::pin(async move {
                     let r = c.member_add([url], None).await?;
@@ -325,19 +329,8 @@ impl Session {
                         })
                         .collect::<Vec<_>>())
                 })
-            });
-            match result {
-                Err(Fault::Rejected { rejection, .. })
-                    if rejection.detail.contains("unhealthy cluster")
-                        && started.elapsed() < limits::MEMBER_ADD_TIMEOUT =>
-                {
-                    tracing::debug!("member add: etcd wants the cluster connected for longer");
-                    self.check_deadline()?;
-                    std::thread::sleep(limits::MEMBER_ADD_RETRY_INTERVAL);
-                }
-                other => break other.map_err(|f| f.named(&desc))?,
-            }
-        };
+            })
+            .map_err(|f| f.named(&desc))?;
         let join = members
             .into_iter()
             .map(|(n, u)| {

@@ -91,6 +91,9 @@ pub struct IdentitySpec {
     pub dial: Option<Dial>,
     /// Speak plain text to the TLS port.
     pub plaintext: bool,
+    /// A user name and password to log in with (etcd's Authenticate), with or without a
+    /// certificate.
+    pub login: Option<(String, String)>,
     /// How long a call waits for an answer; `None` is [`crate::limits::OP_TIMEOUT`].
     pub timeout: Option<Duration>,
 }
@@ -116,6 +119,9 @@ impl IdentitySpec {
             Some(c) => format!("as {}", c.name),
             None => "without a client certificate".to_owned(),
         };
+        if let Some((user, _)) = &self.login {
+            s.push_str(&format!(", logged in as user {user}"));
+        }
         if let Some(ca) = &self.trust {
             s.push_str(&format!(", trusting {}", ca.name));
         }
@@ -141,6 +147,7 @@ impl IdentitySpec {
             server_name: self.server_name.clone(),
             plaintext: self.plaintext,
             dial: self.dial,
+            login: self.login.clone(),
         }
     }
 }
@@ -161,31 +168,83 @@ pub struct Perm {
     pub access: Access,
 }
 
+impl Perm {
+    /// `readwrite app/ (prefix)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}{}",
+            self.access.name(),
+            self.key,
+            if self.prefix { " (prefix)" } else { "" }
+        )
+    }
+}
+
+impl Access {
+    /// The word scripts and etcdctl use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::ReadWrite => "readwrite",
+        }
+    }
+}
+
 /// An RBAC change.
 #[derive(Clone, Debug)]
 pub enum AuthOp {
-    UserAdd(String),
+    /// A user, with a password or none (then it can authenticate only by certificate CN).
+    UserAdd {
+        name: String,
+        password: Option<String>,
+    },
+    UserDelete(String),
     RoleAdd(String),
-    RoleGrant { role: String, perm: Perm },
-    UserGrantRole { user: String, role: String },
+    RoleDelete(String),
+    RoleGrant {
+        role: String,
+        perm: Perm,
+    },
+    /// Takes away the permission on exactly this key or prefix.
+    RoleRevoke {
+        role: String,
+        key: String,
+        prefix: bool,
+    },
+    UserGrantRole {
+        user: String,
+        role: String,
+    },
+    UserRevokeRole {
+        user: String,
+        role: String,
+    },
     AuthEnable,
+    AuthDisable,
 }
 
 impl AuthOp {
     pub(super) fn describe(&self) -> String {
         match self {
-            AuthOp::UserAdd(u) => format!("user add {u}"),
-            AuthOp::RoleAdd(r) => format!("role add {r}"),
-            AuthOp::RoleGrant { role, perm } => format!(
-                "role grant {role} {} {}{}",
-                match perm.access {
-                    Access::Read => "read",
-                    Access::Write => "write",
-                    Access::ReadWrite => "readwrite",
-                },
-                perm.key,
-                if perm.prefix { " (prefix)" } else { "" }
+            AuthOp::UserAdd { name, password } => format!(
+                "user add {name}{}",
+                if password.is_some() {
+                    " with a password"
+                } else {
+                    ""
+                }
             ),
+            AuthOp::UserDelete(u) => format!("user delete {u}"),
+            AuthOp::RoleAdd(r) => format!("role add {r}"),
+            AuthOp::RoleDelete(r) => format!("role delete {r}"),
+            AuthOp::RoleRevoke { role, key, prefix } => format!(
+                "role revoke {role} {key}{}",
+                if *prefix { " (prefix)" } else { "" }
+            ),
+            AuthOp::UserRevokeRole { user, role } => format!("user revoke {user} role {role}"),
+            AuthOp::AuthDisable => "auth disable".into(),
+            AuthOp::RoleGrant { role, perm } => format!("role grant {role} {}", perm.describe()),
             AuthOp::UserGrantRole { user, role } => format!("user grant {user} role {role}"),
             AuthOp::AuthEnable => "auth enable".into(),
         }
@@ -200,6 +259,7 @@ pub(super) struct IdentityKey {
     server_name: Option<String>,
     plaintext: bool,
     dial: Option<Dial>,
+    login: Option<(String, String)>,
 }
 
 /// The client cache's key: which member, as whom.

@@ -1,0 +1,129 @@
+//! Membership as an identity: `member_list` and `member_remove` (and the identity `member_add`
+//! acts as, in `plan.rs`). etcd guards changes to the membership with root's permission and
+//! lists its members to anyone who may connect.
+
+use super::{IdentitySpec, MemberId, Session, Target};
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::fault::{Fault, OpResult};
+use crate::limits;
+
+/// One member as etcd lists it: its name ("" until it has started) and its ID.
+type Listed = (String, u64);
+
+impl Session {
+    /// A change to the membership: asked again while etcd answers "unhealthy cluster" (it wants
+    /// every member connected for 5 s first), up to [`limits::MEMBERSHIP_TIMEOUT`].
+    pub(super) fn membership_call<T, F>(
+        &mut self,
+        target: Target,
+        id: &IdentitySpec,
+        f: F,
+    ) -> OpResult<T>
+    where
+        F: for<'a> Fn(&'a mut etcd_client::Client) -> super::calls::CallFuture<'a, T>,
+    {
+        let started = Instant::now();
+        loop {
+            match self.call(target, id, id.bound(), &f) {
+                Err(Fault::Rejected { rejection, .. })
+                    if rejection.detail.contains("unhealthy cluster")
+                        && started.elapsed() < limits::MEMBERSHIP_TIMEOUT =>
+                {
+                    tracing::debug!("etcd wants the cluster connected for longer");
+                    self.check_deadline()?;
+                    std::thread::sleep(limits::MEMBERSHIP_RETRY_INTERVAL);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The cluster's own admin identity: a client certificate of its CA that the script never
+    /// sees, for what the runtime asks of the cluster (health, membership) unless told whom to
+    /// act as.
+    pub(super) fn admin_identity(&self, c: super::ClusterId) -> IdentitySpec {
+        IdentitySpec {
+            cert: Some(std::rc::Rc::new(self.cluster(c).probe.clone())),
+            ..Default::default()
+        }
+    }
+
+    fn list(&mut self, target: Target, id: &IdentitySpec) -> OpResult<Vec<Listed>> {
+        self.call(target, id, id.bound(), |c| {
+            Box::pin(async move {
+                Ok(c.member_list()
+                    .await?
+                    .members()
+                    .iter()
+                    .map(|m| (m.name().to_owned(), m.id()))
+                    .collect::<Vec<_>>())
+            })
+        })
+    }
+
+    /// `member_list(target, identity)`: the names of the cluster's members, sorted (etcd lists
+    /// them by ID, which the runtime chose). A member added but not started has no name yet:
+    /// it is listed as "(unstarted)".
+    pub fn member_list(&mut self, target: Target, id: &IdentitySpec) -> OpResult<Vec<String>> {
+        let op = format!("member list {}", self.via(target, id));
+        let listed = self.list(target, id).map_err(|f| f.named(&op))?;
+        tracing::debug!(?listed, "member list");
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .map(|(n, _)| {
+                if n.is_empty() {
+                    "(unstarted)".into()
+                } else {
+                    n
+                }
+            })
+            .collect();
+        names.sort();
+        self.transcript.line(format!("{op}: {}", names.join(", ")));
+        Ok(names)
+    }
+
+    /// `member_remove(member, identity)`: asks another running member of its cluster to remove
+    /// it, then stops its process (a removed member stops serving on its own; we do not wait on
+    /// how).
+    pub fn member_remove(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
+        let name = self.member_name(m);
+        self.ensure_running(m)?;
+        let via = self
+            .running_members(m.cluster)
+            .into_iter()
+            .find(|&o| o != m)
+            .ok_or_else(|| {
+                Error::Script(format!(
+                    "member_remove({name}): no other member of its cluster is running to ask"
+                ))
+            })?;
+        let op = match acting_as {
+            Some(who) => format!(
+                "member remove {name} via {} {}",
+                self.member_name(via),
+                who.describe()
+            ),
+            None => format!("member remove {name} via {}", self.member_name(via)),
+        };
+        let id = &acting_as
+            .cloned()
+            .unwrap_or_else(|| self.admin_identity(m.cluster));
+        let listed = self
+            .list(Target::Member(via), id)
+            .map_err(|f| f.named(&op))?;
+        let Some(&(_, member_id)) = listed.iter().find(|(n, _)| *n == name) else {
+            return Err(Error::Script(format!("{op}: etcd lists no member named {name}")).into());
+        };
+        tracing::debug!(member_id, "removing member");
+        self.membership_call(Target::Member(via), id, move |c| {
+            Box::pin(async move { c.member_remove(member_id).await.map(|_| ()) })
+        })
+        .map_err(|f| f.named(&op))?;
+        self.transcript.line(format!("{op}: removed"));
+        self.stop_member(m)?;
+        Ok(())
+    }
+}
