@@ -129,7 +129,7 @@ fn put_loop(etcd: &Path, puts: usize, rounds: usize) -> (f64, f64) {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     let tls = ClientTls {
-        trust_pem: Some(read(&ca.cert_path)),
+        trust: Some(etcdscript::etcd::tls::Trust::Pem(read(&ca.cert_path))),
         identity_pem: Some((read(&client.cert_path), read(&client.key_path))),
         server_name: "localhost".into(),
         ..Default::default()

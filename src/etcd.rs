@@ -8,3 +8,4 @@ pub mod log;
 pub mod process;
 pub mod reject;
 pub mod served;
+pub mod tls;

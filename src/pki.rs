@@ -75,6 +75,9 @@ pub struct CertSpec {
     /// expires while the run goes on.
     pub not_after_secs: Option<i64>,
     pub key: KeyKind,
+    /// Write the intermediate CAs after the leaf in its certificate file (a full chain), so that
+    /// whoever presents it sends them too.
+    pub chain: bool,
 }
 
 /// A certificate authority: its certificate and key on disk, and the serials it has revoked.
@@ -90,6 +93,11 @@ pub struct Ca {
     /// For a trust bundle: the CAs it holds (its certificate file has them all). A bundle is
     /// trusted, never a signer in scripts.
     pub bundle_of: Vec<String>,
+    /// For an intermediate CA: the name of the CA that signed it.
+    pub parent: Option<String>,
+    /// The intermediate certificates a leaf it signs sends with itself (PEM): its own and its
+    /// parent's, up to and without the root. Empty for a root.
+    chain_pem: String,
 }
 
 impl fmt::Debug for Ca {
@@ -117,6 +125,8 @@ pub struct Cert {
     pub serial: Vec<u8>,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
+    /// Its certificate file holds the intermediate CAs after the leaf.
+    pub chained: bool,
 }
 
 fn pki_err(e: rcgen::Error) -> Error {
@@ -142,9 +152,17 @@ fn days(n: i64) -> Duration {
 }
 
 impl Ca {
-    /// Makes a self-signed CA named `name` (also its CN) and writes `<name>.crt`, `<name>.key` and
-    /// an empty `<name>.crl` into `dir`.
-    pub fn create(dir: &Path, name: &str, spec: &CaSpec) -> Result<Ca> {
+    /// Makes a CA named `name` (also its CN), self-signed or, with a `parent`, an intermediate
+    /// signed by it, and writes `<name>.crt`, `<name>.key` and an empty `<name>.crl` into `dir`.
+    pub fn create(dir: &Path, name: &str, spec: &CaSpec, parent: Option<&Ca>) -> Result<Ca> {
+        if let Some(p) = parent {
+            if p.is_bundle() {
+                return Err(Error::Script(format!(
+                    "ca `{name}`: its parent `{}` is a trust bundle, which signs nothing",
+                    p.name
+                )));
+            }
+        }
         days_in(name, "days", spec.days, 1..=MAX_DAYS)?;
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
@@ -161,7 +179,18 @@ impl Ca {
         params.not_after = now + days(spec.days);
         params.key_identifier_method = KeyIdMethod::Sha256;
         let key = spec.key.generate()?;
-        let cert = params.self_signed(&key).map_err(pki_err)?;
+        let cert = match parent {
+            None => params.self_signed(&key).map_err(pki_err)?,
+            Some(p) => {
+                params.use_authority_key_identifier_extension = true;
+                let issuer = Issuer::from_params(&p.params, &p.key);
+                params.signed_by(&key, &issuer).map_err(pki_err)?
+            }
+        };
+        let chain_pem = match parent {
+            None => String::new(),
+            Some(p) => format!("{}{}", cert.pem(), p.chain_pem),
+        };
         let cert_path = dir.join(format!("{name}.crt"));
         let crl_path = dir.join(format!("{name}.crl"));
         write_file(&cert_path, &cert.pem(), false)?;
@@ -176,6 +205,8 @@ impl Ca {
             key,
             revoked: Mutex::new(Vec::new()),
             bundle_of: Vec::new(),
+            parent: parent.map(|p| p.name.clone()),
+            chain_pem,
         };
         ca.write_crl()?;
         Ok(ca)
@@ -209,6 +240,8 @@ impl Ca {
             key,
             revoked: Mutex::new(Vec::new()),
             bundle_of: cas.iter().map(|c| c.name.clone()).collect(),
+            parent: None,
+            chain_pem: String::new(),
         })
     }
 
@@ -283,7 +316,19 @@ impl Ca {
         let serial = read_serial(cert.der())?;
         let cert_path = dir.join(format!("{name}.crt"));
         let key_path = dir.join(format!("{name}.key"));
-        write_file(&cert_path, &cert.pem(), false)?;
+        let pem = if spec.chain {
+            if self.chain_pem.is_empty() {
+                return Err(Error::Script(format!(
+                    "certificate `{name}`: `chain` needs an intermediate CA to sign it; `{}` is a \
+                     root, and a root is never sent",
+                    self.name
+                )));
+            }
+            format!("{}{}", cert.pem(), self.chain_pem)
+        } else {
+            cert.pem()
+        };
+        write_file(&cert_path, &pem, false)?;
         write_file(&key_path, &key.serialize_pem(), true)?;
         tracing::debug!(cert = name, serial = %hex(&serial), "issued certificate");
         Ok(Cert {
@@ -299,6 +344,7 @@ impl Ca {
             serial,
             cert_path,
             key_path,
+            chained: spec.chain,
         })
     }
 

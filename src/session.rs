@@ -34,7 +34,9 @@ mod specs;
 pub use keyspace::{LeaseId, Pair, WatchEvent, WatchId};
 pub use load::{LoadId, LoadSpec, Tally};
 use specs::ClientKey;
-pub use specs::{Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm};
+pub use specs::{
+    Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm, TrustKind,
+};
 
 /// How a run is set up (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -329,12 +331,16 @@ impl Session {
 
     // ---- PKI -------------------------------------------------------------------------------
 
-    /// `ca(name, opts)`.
-    pub fn create_ca(&mut self, name: &str, spec: &CaSpec) -> Result<Rc<Ca>> {
+    /// `ca(name, opts)`: a root, or an intermediate signed by `parent`.
+    pub fn create_ca(&mut self, name: &str, spec: &CaSpec, parent: Option<&Ca>) -> Result<Rc<Ca>> {
         self.claim_name("CA", name)?;
-        let ca = Ca::create(&self.pki_dir, name, spec)?;
+        let ca = Ca::create(&self.pki_dir, name, spec, parent)?;
+        let kind = match parent {
+            None => "self-signed CA".to_owned(),
+            Some(p) => format!("intermediate CA signed by {}", p.name),
+        };
         self.transcript.line(format!(
-            "ca {name}: self-signed CA, {}, valid for {} days",
+            "ca {name}: {kind}, {}, valid for {} days",
             spec.key, spec.days
         ));
         Ok(Rc::new(ca))
@@ -435,9 +441,14 @@ pub fn describe_cert(cert: &Cert) -> String {
     }
     let usage: Vec<&str> = cert.usage.iter().map(|u| u.name()).collect();
     s.push_str(&format!(
-        ", usage {}, signed by {}, {}, {}",
+        ", usage {}, signed by {}{}, {}, {}",
         usage.join("+"),
         cert.issuer,
+        if cert.chained {
+            " (with its chain)"
+        } else {
+            ""
+        },
         cert.key_kind,
         cert.validity()
     ));

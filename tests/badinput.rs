@@ -94,6 +94,16 @@ fn corpus() -> Vec<(&'static str, String, i32, &'static str)> {
         ("role-revoke-no-key", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nrole_revoke(c, \"r\", #{ prefix: true }, server);"), 3, "`key` is required"),
         ("member-add-acting-as-type", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nmember_add(c, \"n\", #{ acting_as: 42 });"), 3, "identity must be a Cert"),
         ("member-remove-type", "member_remove(\"m\");".into(), 3, "member_remove takes:"),
+        // Client TLS options and chains.
+        ("tls-min-old", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ tls_min: \"1.1\" });"), 3, "`tls_min` must be \"1.2\" or \"1.3\""),
+        ("tls-min-above-max", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ tls_min: \"1.3\", tls_max: \"1.2\" });"), 3, "`tls_min` 1.3 is above `tls_max` 1.2"),
+        ("cipher-unknown", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ cipher_suites: [\"TLS_RSA_WITH_RC4_128_SHA\"] });"), 3, "cipher suite `TLS_RSA_WITH_RC4_128_SHA` is not one the client has: TLS_AES_256_GCM_SHA384"),
+        ("cipher-empty", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ cipher_suites: [] });"), 3, "`cipher_suites` is empty"),
+        ("ca-word", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ ca: \"sytem\" });"), 3, "got \"sytem\""),
+        ("ca-and-skip", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ ca: ca, insecure_skip_tls_verify: true });"), 3, "not both"),
+        ("chain-from-root", p("issue(ca, \"x\", #{ chain: true });"), 3, "`chain` needs an intermediate CA"),
+        ("parent-bundle", "let a = ca(\"a\");\nlet b = bundle(\"b\", [a]);\nca(\"i\", #{ parent: b });".into(), 3, "is a trust bundle, which signs nothing"),
+        ("parent-type", "ca(\"i\", #{ parent: \"root\" });".into(), 3, "`parent` must be a Ca"),
         // Memory Rhai's own limits do not see: curried function pointers.
         ("curry-memory-bomb", "fn id(x) { x }\nlet s = \"x\";\nwhile s.len() < 524288 { s += s; }\nlet a = [];\nfor i in 0..3000 { a.push(Fn(\"id\").curry(s + i)); }\n".into(), 5, "the script went past its memory limit (512 MiB)"),
         ("closure-memory-bomb", "let s = \"x\";\nwhile s.len() < 524288 { s += s; }\nlet a = [];\nfor i in 0..3000 { let t = s + i; a.push(|| t.len()); }\n".into(), 5, "memory limit"),

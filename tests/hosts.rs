@@ -266,16 +266,7 @@ let server = issue(ca, "server", #{ usage: ["server", "client"] });
         .stderr_has("member m1 has no host of its own");
 }
 
-/// The etcd under test is 3.5 or later.
-fn etcd_35() -> bool {
-    let bin = std::env::var("ETCDSCRIPT_ETCD").unwrap_or_else(|_| "etcd".into());
-    let out = std::process::Command::new(bin)
-        .arg("--version")
-        .output()
-        .expect("etcd --version");
-    let text = String::from_utf8_lossy(&out.stdout);
-    !text.contains("etcd Version: 3.4")
-}
+use common::etcd_35;
 
 #[test]
 fn a_peer_client_certificate_apart_from_the_peer_certificate() {

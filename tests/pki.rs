@@ -32,14 +32,63 @@ fn spec(usage: &[Usage]) -> CertSpec {
         not_after_days: 365,
         not_after_secs: None,
         key: KeyKind::EcP256,
+        chain: false,
     }
+}
+
+/// A leaf of an intermediate CA verifies against the root only with the intermediate beside it:
+/// in its own file (`chain`) or given apart; and against the intermediate as trusted alone.
+#[test]
+fn a_chain_verifies_against_the_root_only_with_its_intermediate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Ca::create(dir.path(), "root", &CaSpec::default(), None).unwrap();
+    let mid = Ca::create(dir.path(), "mid", &CaSpec::default(), Some(&root)).unwrap();
+    let (ok, text) = openssl(&["verify", "-CAfile", s(&root.cert_path), s(&mid.cert_path)]);
+    assert!(ok, "the intermediate is signed by the root: {text}");
+    let leaf = mid
+        .issue(dir.path(), "leaf", &spec(&[Usage::Client]))
+        .unwrap();
+    let chained = mid
+        .issue(
+            dir.path(),
+            "chained",
+            &CertSpec {
+                chain: true,
+                ..spec(&[Usage::Client])
+            },
+        )
+        .unwrap();
+    let pem = std::fs::read_to_string(&chained.cert_path).unwrap();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "{pem}");
+    let (ok, text) = openssl(&["verify", "-CAfile", s(&root.cert_path), s(&leaf.cert_path)]);
+    assert!(
+        !ok,
+        "a leaf verified against the root without its intermediate: {text}"
+    );
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        s(&root.cert_path),
+        "-untrusted",
+        s(&chained.cert_path),
+        s(&chained.cert_path),
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = openssl(&[
+        "verify",
+        "-partial_chain",
+        "-CAfile",
+        s(&mid.cert_path),
+        s(&leaf.cert_path),
+    ]);
+    assert!(ok, "{text}");
 }
 
 #[test]
 fn leaf_verifies_against_its_ca_and_not_another() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::create(dir.path(), "ca", &CaSpec::default()).unwrap();
-    let other = Ca::create(dir.path(), "other", &CaSpec::default()).unwrap();
+    let ca = Ca::create(dir.path(), "ca", &CaSpec::default(), None).unwrap();
+    let other = Ca::create(dir.path(), "other", &CaSpec::default(), None).unwrap();
     let cert = ca
         .issue(dir.path(), "server", &spec(&[Usage::Server, Usage::Client]))
         .unwrap();
@@ -55,7 +104,7 @@ fn leaf_verifies_against_its_ca_and_not_another() {
 #[test]
 fn sans_and_usages_are_the_ones_asked_for() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::create(dir.path(), "ca", &CaSpec::default()).unwrap();
+    let ca = Ca::create(dir.path(), "ca", &CaSpec::default(), None).unwrap();
     let both = ca
         .issue(dir.path(), "both", &spec(&[Usage::Server, Usage::Client]))
         .unwrap();
@@ -104,7 +153,7 @@ fn sans_and_usages_are_the_ones_asked_for() {
 #[test]
 fn validity_relative_to_now() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::create(dir.path(), "ca", &CaSpec::default()).unwrap();
+    let ca = Ca::create(dir.path(), "ca", &CaSpec::default(), None).unwrap();
     let mut expired = spec(&[Usage::Client]);
     expired.not_before_days = Some(-10);
     expired.not_after_days = -1;
@@ -132,7 +181,7 @@ fn validity_relative_to_now() {
 #[test]
 fn a_certificate_that_ends_before_it_starts_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::create(dir.path(), "ca", &CaSpec::default()).unwrap();
+    let ca = Ca::create(dir.path(), "ca", &CaSpec::default(), None).unwrap();
     let mut bad = spec(&[Usage::Client]);
     bad.not_before_days = Some(5);
     bad.not_after_days = 1;
@@ -150,6 +199,7 @@ fn rsa_keys_like_the_tutorial() {
             key: KeyKind::Rsa2048,
             days: 10,
         },
+        None,
     )
     .unwrap();
     let mut leaf = spec(&[Usage::Server]);
@@ -167,7 +217,7 @@ fn rsa_keys_like_the_tutorial() {
 #[test]
 fn revoked_serials_are_on_the_crl() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::create(dir.path(), "ca", &CaSpec::default()).unwrap();
+    let ca = Ca::create(dir.path(), "ca", &CaSpec::default(), None).unwrap();
     let kept = ca
         .issue(dir.path(), "kept", &spec(&[Usage::Client]))
         .unwrap();
@@ -202,7 +252,7 @@ fn revoked_serials_are_on_the_crl() {
 fn private_keys_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::create(dir.path(), "ca", &CaSpec::default()).unwrap();
+    let ca = Ca::create(dir.path(), "ca", &CaSpec::default(), None).unwrap();
     let cert = ca.issue(dir.path(), "c", &spec(&[Usage::Client])).unwrap();
     for key in [dir.path().join("ca.key"), cert.key_path.clone()] {
         let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;

@@ -13,25 +13,108 @@ use std::time::Duration;
 
 use etcd_client::Client;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use time::OffsetDateTime;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Endpoint;
 
 use super::log::MemberLog;
 use super::reject::{classify_client_error, Class, Rejection, Witness};
+use super::tls::{TlsParams, Trust};
 use crate::limits;
 use crate::netns::Dialer;
 
 /// How a client presents itself and what it trusts.
 #[derive(Clone, Debug, Default)]
 pub struct ClientTls {
-    /// PEM of the CA certificate the client trusts; `None` speaks plain text (no TLS at all).
-    pub trust_pem: Option<String>,
+    /// What the client trusts; `None` speaks plain text (no TLS at all).
+    pub trust: Option<Trust>,
     /// PEM certificate and key presented as the client certificate.
     pub identity_pem: Option<(String, String)>,
     /// The name the client expects in the server certificate (and sends as SNI).
     pub server_name: String,
     /// A user name and password to authenticate with once connected.
     pub login: Option<(String, String)>,
+    /// The TLS versions and cipher suites it offers.
+    pub params: TlsParams,
+}
+
+impl ClientTls {
+    /// The rustls configuration for this client, naming `alpn` protocols; `None` for plain text.
+    pub fn rustls_config(
+        &self,
+        alpn: &[&[u8]],
+    ) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        let Some(trust) = &self.trust else {
+            return Ok(None);
+        };
+        let identity = self
+            .identity_pem
+            .as_ref()
+            .map(|(c, k)| (c.as_str(), k.as_str()));
+        let config = super::tls::client_config(trust, identity, &self.params, alpn)?;
+        Ok(Some(Arc::new(config)))
+    }
+
+    /// The name sent as SNI and checked in the server certificate.
+    pub fn rustls_name(&self) -> Result<ServerName<'static>, String> {
+        ServerName::try_from(self.server_name.clone())
+            .map_err(|e| format!("server name {}: {e}", self.server_name))
+    }
+}
+
+/// A connection, in plain text or in TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// Connects a socket from `dialer` to `addr`, noting its source address in `ports`, and does
+/// the TLS handshake if `tls` is given.
+async fn dial(
+    addr: SocketAddr,
+    dialer: &Dialer,
+    ports: &SourcePorts,
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+) -> std::io::Result<Box<dyn Io>> {
+    let socket = dialer.socket()?;
+    ports.push(socket.local_addr()?);
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(match tls {
+        None => Box::new(stream),
+        Some((config, name)) => {
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await?;
+            Box::new(tls)
+        }
+    })
+}
+
+/// Connects to `addr` as `tls` says, bounded by [`limits::CONNECT_TIMEOUT`]: the stream, and
+/// the TLS version settled on. For clients of our own (HTTP) that speak over it directly.
+pub async fn open(
+    addr: SocketAddr,
+    tls: &ClientTls,
+    dialer: &Dialer,
+    ports: &SourcePorts,
+    alpn: &[&[u8]],
+) -> Result<
+    (
+        Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    ),
+    String,
+> {
+    let config = tls.rustls_config(alpn)?;
+    let name = tls.rustls_name()?;
+    let stream = tokio::time::timeout(
+        limits::CONNECT_TIMEOUT,
+        dial(addr, dialer, ports, config.map(|c| (c, name))),
+    )
+    .await
+    .map_err(|_| format!("no connection within {:?}", limits::CONNECT_TIMEOUT))?
+    .map_err(|e| error_chain(&e))?;
+    let (r, w) = tokio::io::split(stream);
+    Ok((Box::new(r), Box::new(w)))
 }
 
 /// The source addresses of the connections one call made, each with when it was taken.
@@ -102,36 +185,21 @@ pub async fn connect(
     dialer: &Dialer,
     ports: &SourcePorts,
 ) -> Result<Client, String> {
-    let scheme = if tls.trust_pem.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let mut endpoint =
-        Endpoint::from_shared(format!("{scheme}://{}:{}", tls.server_name, addr.port()))
-            .map_err(|e| error_chain(&e))?
-            .connect_timeout(limits::CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-    if let Some(trust) = &tls.trust_pem {
-        let mut config = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(trust))
-            .domain_name(tls.server_name.clone());
-        if let Some((cert, key)) = &tls.identity_pem {
-            config = config.identity(Identity::from_pem(cert, key));
-        }
-        endpoint = endpoint.tls_config(config).map_err(|e| error_chain(&e))?;
-    }
+    // TLS is ours (see `tls`), under HTTP/2 that tonic speaks as if in plain text: the socket
+    // always goes to `addr`, from the dialer's namespace, and the handshake names the server
+    // name the script chose. gRPC over TLS needs ALPN "h2": Go's server speaks HTTP/1.1 without.
+    let config = tls.rustls_config(&[b"h2"])?;
+    let name = tls.rustls_name()?;
+    let endpoint = Endpoint::from_shared(format!("http://{}:{}", tls.server_name, addr.port()))
+        .map_err(|e| error_chain(&e))?
+        .connect_timeout(limits::CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
     let (ports, dialer) = (ports.clone(), dialer.clone());
-    // The URI carries the server name for TLS; the socket always goes to `addr`, from the
-    // dialer's namespace.
     let connector = tower::service_fn(move |_uri: http::Uri| {
-        let ports = ports.clone();
-        let socket = dialer.socket();
+        let (ports, dialer) = (ports.clone(), dialer.clone());
+        let tls = config.clone().map(|c| (c, name.clone()));
         async move {
-            let socket = socket?;
-            ports.push(socket.local_addr()?);
-            let stream = socket.connect(addr).await?;
-            stream.set_nodelay(true)?;
+            let stream = dial(addr, &dialer, &ports, tls).await?;
             Ok::<_, std::io::Error>(TokioIo::new(stream))
         }
     });

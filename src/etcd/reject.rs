@@ -20,6 +20,10 @@ pub enum Class {
     HostnameMismatch,
     NameNotAllowed,
     NotTls,
+    /// The two sides share no TLS version.
+    NoSharedVersion,
+    /// The two sides share no cipher suite.
+    NoSharedCipher,
     PermissionDenied,
     AuthFailed,
     Timeout,
@@ -44,6 +48,8 @@ impl Class {
         (Class::HostnameMismatch, "the server certificate does not carry the name the client dialed"),
         (Class::NameNotAllowed, "the certificate's CN or SANs are not the ones --peer-cert-allowed-cn / --client-cert-allowed-hostname allow"),
         (Class::NotTls, "a plain-text client spoke to a TLS port"),
+        (Class::NoSharedVersion, "the client and the member share no TLS version (a client limited to TLS 1.3 against a member that serves at most 1.2)"),
+        (Class::NoSharedCipher, "the client and the member share no cipher suite (or none that suits the certificate's key)"),
         (Class::PermissionDenied, "RBAC: the user may not do this"),
         (Class::AuthFailed, "RBAC: the identity is no user etcd knows"),
         (Class::Timeout, "no answer within the operation's bound"),
@@ -88,6 +94,8 @@ impl Class {
             Class::HostnameMismatch => "hostname mismatch",
             Class::NameNotAllowed => "name not allowed",
             Class::NotTls => "not tls",
+            Class::NoSharedVersion => "no shared tls version",
+            Class::NoSharedCipher => "no shared cipher suite",
             Class::PermissionDenied => "permission denied",
             Class::AuthFailed => "authentication failed",
             Class::Timeout => "timeout",
@@ -245,6 +253,13 @@ pub fn classify_tls_error(error: &str) -> Class {
         || e.contains("http request to an https server")
     {
         Class::NotTls
+    } else if e.contains("offered only unsupported versions")
+        || e.contains("unsupported versions")
+        || e.contains("protocol version not supported")
+    {
+        Class::NoSharedVersion
+    } else if e.contains("no cipher suite supported by both") {
+        Class::NoSharedCipher
     } else {
         Class::TlsRejected
     }
@@ -329,6 +344,16 @@ mod tests {
         let utc = parse_ts("2026-11-29T19:05:31.637Z").expect("utc");
         let paris = parse_ts("2026-11-29T20:05:31.637+0100").expect("local");
         assert_eq!(utc, paris);
+    }
+
+    #[test]
+    fn no_shared_version_or_cipher_suite_from_the_members_words() {
+        let cipher = r#"{"level":"warn","ts":"2026-11-30T00:53:14.174Z","caller":"embed/config_logging.go:287","msg":"rejected connection","remote-addr":"127.0.0.1:48517","server-name":"localhost","error":"tls: no cipher suite supported by both client and server"}"#;
+        let version = r#"{"level":"warn","ts":"2026-11-30T00:53:14.556Z","caller":"embed/config_logging.go:169","msg":"rejected connection","remote-addr":"127.0.0.1:43001","server-name":"","error":"tls: client offered only unsupported versions: [304]"}"#;
+        let error = rejected_connection_error(cipher).expect("a rejection");
+        assert_eq!(classify_tls_error(&error), Class::NoSharedCipher);
+        let error = rejected_connection_error(version).expect("a rejection");
+        assert_eq!(classify_tls_error(&error), Class::NoSharedVersion);
     }
 
     #[test]

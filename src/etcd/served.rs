@@ -6,16 +6,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::limits;
 use crate::netns::Dialer;
 
-/// Accepts any server certificate: this handshake only looks at it.
+/// Accepts any server certificate: this handshake only looks at it (and a client told to check
+/// nothing uses it too). Signatures are still checked: the peer must hold the key.
 #[derive(Debug)]
-struct Look(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct Look(Arc<rustls::crypto::CryptoProvider>);
+
+impl Look {
+    pub(crate) fn new(provider: Arc<rustls::crypto::CryptoProvider>) -> Look {
+        Look(provider)
+    }
+}
 
 impl ServerCertVerifier for Look {
     fn verify_server_cert(
@@ -69,25 +75,12 @@ pub async fn served_leaf(
     dialer: &Dialer,
     identity: Option<(&str, &str)>,
 ) -> Result<Vec<u8>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Look(provider)));
-    let config = match identity {
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("reading the client certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-                .map_err(|e| format!("reading the client key: {e}"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| e.to_string())?
-        }
-        None => builder.with_no_client_auth(),
-    };
+    let config = super::tls::client_config(
+        &super::tls::Trust::Nothing,
+        identity,
+        &super::tls::TlsParams::default(),
+        &[],
+    )?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = ServerName::from(addr.ip());
     let look = async {

@@ -47,6 +47,10 @@ pub const IDENTITY_KEYS: &[&str] = &[
     "timeout_ms",
     "user",
     "password",
+    "insecure_skip_tls_verify",
+    "tls_min",
+    "tls_max",
+    "cipher_suites",
 ];
 /// The keys of an `expect_error` map.
 pub const EXPECTED_KEYS: &[&str] = &["class", "detail"];

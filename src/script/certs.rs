@@ -85,6 +85,7 @@ pub fn register(r: &mut Registrar) {
             not_after_days,
             not_after_secs,
             key: key_of(&o, "renew()")?.unwrap_or(old.key_kind),
+            chain: old.chained,
         };
         c.session(|ss| Ok(ss.renew(&ca, &old, &spec, how)?))
             .map(|cert: Rc<crate::pki::Cert>| cert)

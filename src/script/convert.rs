@@ -6,12 +6,11 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 
-use super::catalog::IDENTITY_KEYS;
 use super::opts::Opts;
 use super::script_err;
 use crate::fault::Fault;
 use crate::pki::{Ca, Cert};
-use crate::session::{ClusterId, Dial, HostSpec, IdentitySpec, MemberId, MemberOverrides, Target};
+use crate::session::{ClusterId, HostSpec, MemberId, MemberOverrides, Target};
 
 /// The target of an operation: a `Member` or a `Cluster`.
 pub fn target(d: &Dynamic) -> Option<Target> {
@@ -22,65 +21,7 @@ pub fn target(d: &Dynamic) -> Option<Target> {
     }
 }
 
-/// A client identity: a `Cert`, or a map `#{ cert, ca, server_name, plaintext, dial, timeout_ms, user, password }`.
-pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResult>> {
-    if let Some(cert) = d.clone().try_cast::<Rc<Cert>>() {
-        return Ok(IdentitySpec {
-            cert: Some(cert),
-            ..Default::default()
-        });
-    }
-    let Some(map) = d.clone().try_cast::<Map>() else {
-        return Err(script_err(format!(
-            "{what}: the identity must be a Cert or a map #{{ cert, ca, server_name, plaintext, dial, timeout_ms, user, password }}, got {}",
-            type_label(d)
-        )));
-    };
-    let o = Opts::new(&map, "identity", IDENTITY_KEYS)?;
-    let server_name = o.string("server_name")?;
-    if let Some(name) = &server_name {
-        if !crate::pki::is_host_name(name) || name.starts_with("*.") {
-            return Err(script_err(format!(
-                "{what}: server_name `{name}` is not a DNS name or IP address"
-            )));
-        }
-    }
-    let dial = match o.string("dial")?.as_deref() {
-        None => None,
-        Some("ip") => Some(Dial::Ip),
-        Some("name") => Some(Dial::Name),
-        Some(other) => {
-            return Err(script_err(format!(
-                "{what}: dial `{other}` is not one of \"ip\" (the member's address) or \"name\" \
-                 (its host name)"
-            )))
-        }
-    };
-    let timeout = o
-        .int_in("timeout_ms", 1..=MAX_CALL_TIMEOUT_MS)?
-        .map(|ms| std::time::Duration::from_millis(ms as u64));
-    let login = match (o.string("user")?, o.string("password")?) {
-        (Some(user), Some(password)) => Some((user, password)),
-        (None, None) => None,
-        _ => {
-            return Err(script_err(format!(
-                "{what}: an identity logs in with both `user` and `password`, or neither"
-            )))
-        }
-    };
-    Ok(IdentitySpec {
-        login,
-        timeout,
-        cert: o.cert("cert")?,
-        trust: o.ca("ca")?,
-        server_name,
-        plaintext: o.bool("plaintext")?.unwrap_or(false),
-        dial,
-    })
-}
-
-/// The longest `timeout_ms` a call may be given (a minute).
-pub const MAX_CALL_TIMEOUT_MS: i64 = 60_000;
+pub use super::identity::{identity, MAX_CALL_TIMEOUT_MS};
 
 /// The `hosts` option of `cluster`: one host per member, each an address (`"198.18.0.11"`) or a
 /// map `#{ ip, name }`.

@@ -30,7 +30,11 @@ const KV_SET: Primitive = Primitive {
           `timeout_ms`, how long the call waits for an answer (default 5000; a member that is\n\
           paused or cut off gives \"timeout\", one that is gone \"unavailable\"); and `user`\n\
           with `password`, to log in as that user (etcd then takes the login, not the\n\
-          certificate's CN, as who is asking). Options:\n\
+          certificate's CN, as who is asking). How it speaks TLS: `tls_min` and `tls_max`\n\
+          (\"1.2\" or \"1.3\"), `cipher_suites` (names as etcd's `--cipher-suites` takes them),\n\
+          `ca: \"system\"` (trust the machine's roots instead of a CA of the run), and\n\
+          `insecure_skip_tls_verify: true` (check no server certificate). A certificate issued\n\
+          with `chain: true` is presented with its intermediates. Options:\n\
           `lease` (from `lease_grant`: the key goes when the lease ends).",
     example: "kv_set(c.member(\"infra1\"), \"hello\", \"world\", client);\n\
               expect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");",

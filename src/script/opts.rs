@@ -48,7 +48,7 @@ impl<'a> Opts<'a> {
         Ok(Opts { map, what })
     }
 
-    fn get(&self, key: &str) -> Option<&Dynamic> {
+    pub fn get(&self, key: &str) -> Option<&Dynamic> {
         self.map.get(key)
     }
 

@@ -11,7 +11,7 @@ use super::script_err;
 use crate::pki::{Ca, CaSpec, Cert, CertSpec, KeyKind, Usage, MAX_DAYS};
 
 /// The options of `ca`.
-const CA_KEYS: &[&str] = &["key", "days"];
+const CA_KEYS: &[&str] = &["key", "days", "parent"];
 /// The options of `issue`.
 /// The longest `not_after_secs`: a day (longer ones take days).
 const MAX_SECS: i64 = 86_400;
@@ -25,6 +25,7 @@ const ISSUE_KEYS: &[&str] = &[
     "not_after_days",
     "not_after_secs",
     "key",
+    "chain",
 ];
 
 fn key_kind(o: &Opts, what: &str) -> Result<Option<KeyKind>, Box<rhai::EvalAltResult>> {
@@ -96,6 +97,7 @@ fn cert_spec(name: &str, opts: &Map) -> Result<CertSpec, Box<rhai::EvalAltResult
         not_after_days,
         not_after_secs,
         key: key_kind(&o, "issue()")?.unwrap_or(KeyKind::EcP256),
+        chain: o.bool("chain")?.unwrap_or(false),
     })
 }
 
@@ -103,10 +105,13 @@ const CA: Primitive = Primitive {
     name: "ca",
     params: &[req("name", Ty::Str), opt("opts", Ty::Options(CA_KEYS))],
     returns: Ty::Ca,
-    doc: "Makes a self-signed certificate authority named `name` (also its CN). Its certificate,\n\
-          key and (empty) CRL are written into the work dir. Options: `key` (\"ec-p256\", the\n\
-          default, or \"rsa-2048\" like the tutorial's openssl), `days` (validity, default 3650).",
-    example: "let ca = ca(\"we-as-ca\");\nlet old_style = ca(\"rsa-ca\", #{ key: \"rsa-2048\", days: 10000 });",
+    doc: "Makes a certificate authority named `name` (also its CN): self-signed, or with\n\
+          `parent` an intermediate CA signed by that CA, as real PKIs (kubeadm, cert-manager,\n\
+          Vault) issue from. Its certificate, key and (empty) CRL are written into the work dir.\n\
+          Options: `key` (\"ec-p256\", the default, or \"rsa-2048\" like the tutorial's openssl),\n\
+          `days` (validity, default 3650), `parent` (a Ca).",
+    example: "let ca = ca(\"we-as-ca\");\nlet old_style = ca(\"rsa-ca\", #{ key: \"rsa-2048\", days: 10000 });\n\
+              let issuing = ca(\"issuing\", #{ parent: ca });",
 };
 
 const ISSUE: Primitive = Primitive {
@@ -118,7 +123,10 @@ const ISSUE: Primitive = Primitive {
           \"server\" and \"client\"; default [\"client\"]), `days` (default 365), `not_before_days` and\n\
           `not_after_days` (validity relative to now, for expired or not-yet-valid certificates),\n\
           `not_after_secs` (1 to 86400: a certificate that expires while the run goes on),\n\
-          `key` (\"ec-p256\" or \"rsa-2048\"). Key files are written with mode 0600.",
+          `key` (\"ec-p256\" or \"rsa-2048\"), `chain` (true: the certificate file holds the\n\
+          intermediate CAs after the leaf, so that whoever presents it sends them too; default\n\
+          false, the leaf alone, as `openssl x509 -req` writes it). Key files are written with\n\
+          mode 0600.",
     example: "let client = issue(ca, \"client\");\n\
               let server = issue(ca, \"server\", #{ cn: \"localhost\", sans: [\"localhost\", \"127.0.0.1\"],\n\
               \x20                                 usage: [\"server\", \"client\"] });\n\
@@ -153,8 +161,10 @@ pub fn register(r: &mut Registrar) {
 
     r.primitive(CA, |c| {
         let name = c.string(0)?;
-        let spec = ca_spec(&c.options(1)?)?;
-        c.session(|ss| Ok(ss.create_ca(&name, &spec)?))
+        let opts = c.options(1)?;
+        let spec = ca_spec(&opts)?;
+        let parent = Opts::new(&opts, "ca()", CA_KEYS)?.ca("parent")?;
+        c.session(|ss| Ok(ss.create_ca(&name, &spec, parent.as_deref())?))
     });
     r.primitive(ISSUE, |c| {
         let (ca, name) = (c.ca(0)?, c.string(1)?);

@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{ClientKey, IdentitySpec, MemberId, Session, Target};
+use super::{ClientKey, IdentitySpec, MemberId, Session, Target, TrustKind};
 use crate::error::{Error, Result};
 use crate::etcd::client::{self, ClientTls};
 use crate::etcd::log::MemberLog;
 use crate::etcd::reject::{Class, Rejection, Witness};
+use crate::etcd::tls::Trust;
 use crate::fault::{Fault, OpResult};
 use crate::limits;
 
@@ -29,7 +30,7 @@ pub(super) struct Prepared {
 /// A connection to reuse, or how to make one.
 enum Connection {
     Reuse(Box<etcd_client::Client>),
-    Connect(SocketAddr, ClientTls, crate::netns::Dialer),
+    Connect(SocketAddr, Box<ClientTls>, crate::netns::Dialer),
 }
 
 impl Prepared {
@@ -97,11 +98,16 @@ impl Session {
             .as_ref()
             .map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
         Ok(ClientTls {
-            trust_pem: if id.plaintext {
+            trust: if id.plaintext {
                 None
             } else {
-                Some(read(trust_path)?)
+                Some(match &id.trust_kind {
+                    TrustKind::Ca => Trust::Pem(read(trust_path)?),
+                    TrustKind::System => Trust::System,
+                    TrustKind::Nothing => Trust::Nothing,
+                })
             },
+            params: id.tls.clone(),
             identity_pem: match &id.cert {
                 Some(cert) if !id.plaintext => {
                     Some((read(&cert.cert_path)?, read(&cert.key_path)?))
@@ -125,7 +131,7 @@ impl Session {
             Some(c) => Connection::Reuse(Box::new(c)),
             None => Connection::Connect(
                 SocketAddr::from((self.slot(m).ip, self.slot(m).client_port)),
-                self.client_tls(m, id)?,
+                Box::new(self.client_tls(m, id)?),
                 self.dialer(m),
             ),
         };

@@ -143,6 +143,7 @@ impl Session {
                 not_after_days: 1,
                 not_after_secs: None,
                 key: crate::pki::KeyKind::EcP256,
+                chain: false,
             },
         )?;
         let members_word = match &spec.hosts {

@@ -96,6 +96,22 @@ pub struct IdentitySpec {
     pub login: Option<(String, String)>,
     /// How long a call waits for an answer; `None` is [`crate::limits::OP_TIMEOUT`].
     pub timeout: Option<Duration>,
+    /// Where trust comes from: `trust` (or the cluster's CA), the system's roots, or nowhere.
+    pub trust_kind: TrustKind,
+    /// The TLS versions and cipher suites offered.
+    pub tls: crate::etcd::tls::TlsParams,
+}
+
+/// What a client checks the server certificate against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TrustKind {
+    /// A CA of the run: the identity's `ca`, else the cluster's.
+    #[default]
+    Ca,
+    /// The machine's trust store.
+    System,
+    /// Nothing: any certificate is accepted.
+    Nothing,
 }
 
 /// What a client dials a member on a host by.
@@ -122,9 +138,16 @@ impl IdentitySpec {
         if let Some((user, _)) = &self.login {
             s.push_str(&format!(", logged in as user {user}"));
         }
-        if let Some(ca) = &self.trust {
-            s.push_str(&format!(", trusting {}", ca.name));
+        match self.trust_kind {
+            TrustKind::Ca => {
+                if let Some(ca) = &self.trust {
+                    s.push_str(&format!(", trusting {}", ca.name));
+                }
+            }
+            TrustKind::System => s.push_str(", trusting the system's roots"),
+            TrustKind::Nothing => s.push_str(", checking no server certificate"),
         }
+        s.push_str(&describe_tls(&self.tls));
         if let Some(name) = &self.server_name {
             s.push_str(&format!(", expecting server name {name}"));
         }
@@ -148,6 +171,8 @@ impl IdentitySpec {
             plaintext: self.plaintext,
             dial: self.dial,
             login: self.login.clone(),
+            trust_kind: self.trust_kind,
+            tls: self.tls.clone(),
         }
     }
 }
@@ -260,6 +285,8 @@ pub(super) struct IdentityKey {
     plaintext: bool,
     dial: Option<Dial>,
     login: Option<(String, String)>,
+    trust_kind: TrustKind,
+    tls: crate::etcd::tls::TlsParams,
 }
 
 /// The client cache's key: which member, as whom.
@@ -267,4 +294,23 @@ pub(super) struct IdentityKey {
 pub(super) struct ClientKey {
     pub member: MemberId,
     pub identity: IdentityKey,
+}
+
+/// `, TLS 1.2 only, cipher suites X`: what a client offers, where the script chose it.
+fn describe_tls(p: &crate::etcd::tls::TlsParams) -> String {
+    use crate::etcd::tls::TlsVersion;
+    // The client speaks TLS 1.2 and 1.3, nothing older.
+    let (min, max) = (
+        p.min.unwrap_or(TlsVersion::V12),
+        p.max.unwrap_or(TlsVersion::V13),
+    );
+    let mut s = match (p.min, p.max) {
+        (None, None) => String::new(),
+        _ if min == max => format!(", TLS {} only", min.name()),
+        _ => format!(", TLS {} or {}", min.name(), max.name()),
+    };
+    if let Some(suites) = &p.cipher_suites {
+        s.push_str(&format!(", cipher suites {}", suites.join(" ")));
+    }
+    s
 }

@@ -572,3 +572,14 @@ impl Drop for Knocker {
         }
     }
 }
+
+/// The etcd under test is 3.5 or later.
+pub fn etcd_35() -> bool {
+    let bin = std::env::var("ETCDSCRIPT_ETCD").unwrap_or_else(|_| "etcd".into());
+    let out = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .expect("etcd --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    !text.contains("etcd Version: 3.4")
+}
