@@ -4,6 +4,7 @@ pub mod args;
 pub mod client;
 pub mod evidence;
 pub mod flags;
+pub mod http;
 pub mod log;
 pub mod process;
 pub mod reject;

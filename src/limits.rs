@@ -69,3 +69,5 @@ pub const SUITE_KILL_GRACE: Duration = Duration::from_secs(10);
 pub const SUITE_REAP_TIMEOUT: Duration = Duration::from_secs(5);
 /// `etcdscript test`: the default `--timeout` of each script's run.
 pub const SUITE_DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most an HTTP answer may hold (`http_get` of `/metrics` is about 200 KiB).
+pub const MAX_HTTP_RESPONSE_BYTES: usize = 8 << 20;

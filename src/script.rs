@@ -19,6 +19,7 @@ pub mod convert;
 pub mod engine;
 pub mod expect;
 pub mod faults;
+pub mod http;
 pub mod identity;
 pub mod keyspace;
 pub mod kv;

@@ -21,6 +21,7 @@ mod certs;
 mod faults;
 mod health;
 mod hosts;
+mod http;
 mod keyspace;
 mod load;
 mod members;
@@ -30,6 +31,7 @@ mod plan;
 mod ports;
 mod rbac;
 mod specs;
+mod tamper;
 
 pub use keyspace::{LeaseId, Pair, WatchEvent, WatchId};
 pub use load::{LoadId, LoadSpec, Tally};
@@ -37,6 +39,7 @@ use specs::ClientKey;
 pub use specs::{
     Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm, TrustKind,
 };
+pub use tamper::Part;
 
 /// How a run is set up (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -73,6 +76,8 @@ struct MemberSlot {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// The plain-text client port, with `http_listener`.
+    http_port: Option<u16>,
     /// Held from planning until the member starts, so that no other run picks the same port.
     reserved: Vec<TcpSocket>,
     state: MemberState,

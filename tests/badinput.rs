@@ -104,6 +104,13 @@ fn corpus() -> Vec<(&'static str, String, i32, &'static str)> {
         ("chain-from-root", p("issue(ca, \"x\", #{ chain: true });"), 3, "`chain` needs an intermediate CA"),
         ("parent-bundle", "let a = ca(\"a\");\nlet b = bundle(\"b\", [a]);\nca(\"i\", #{ parent: b });".into(), 3, "is a trust bundle, which signs nothing"),
         ("parent-type", "ca(\"i\", #{ parent: \"root\" });".into(), 3, "`parent` must be a Ca"),
+        // HTTP, listeners and tampering.
+        ("http-path", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nhttp_get(c, \"health\");"), 3, "path `health` must start with `/`"),
+        ("http-body-type", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nhttp_post(c, \"/v3/kv/put\", 42);"), 3, "`body` must be a string or a map, got int"),
+        ("listener-word", p("let c = cluster([\"m\"], #{ ca: ca, cert: server });\nkv_get(c, \"k\", #{ listener: \"ftp\" });"), 3, "`listener` must be \"https\""),
+        ("tamper-part", p("tamper(server, \"crl\");"), 3, "a CRL is a CA's"),
+        ("tamper-word", p("tamper(ca, \"everything\");"), 3, "part `everything` is not one of"),
+        ("tamper-type", "tamper(1, \"key\");".into(), 3, "`what` must be a Cert or a Ca, got int"),
         // Memory Rhai's own limits do not see: curried function pointers.
         ("curry-memory-bomb", "fn id(x) { x }\nlet s = \"x\";\nwhile s.len() < 524288 { s += s; }\nlet a = [];\nfor i in 0..3000 { a.push(Fn(\"id\").curry(s + i)); }\n".into(), 5, "the script went past its memory limit (512 MiB)"),
         ("closure-memory-bomb", "let s = \"x\";\nwhile s.len() < 524288 { s += s; }\nlet a = [];\nfor i in 0..3000 { let t = s + i; a.push(|| t.len()); }\n".into(), 5, "memory limit"),

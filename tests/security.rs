@@ -55,3 +55,17 @@ kv_get(m1, "k", #{ cert: client, tls_max: "1.2", cipher_suites: ["TLS_ECDHE_ECDS
         .code(exit_code::CHECK_FAILED)
         .stdout_has("rejected: no shared cipher suite (from m1's log)");
 }
+
+/// A member without `http_listener` has no plain-text port to dial: the script is told so, and
+/// nothing is dialed.
+#[test]
+fn the_http_listener_must_be_planned_to_be_dialed() {
+    Case::new("no-listener.rhai")
+        .script(common::ONE_MEMBER)
+        .script(r#"kv_get(m1, "k", #{ listener: "http" });"#)
+        .run()
+        .code(exit_code::SCRIPT_ERROR)
+        .stderr_has(
+            "member m1 has no plain-text listener: plan its cluster with `http_listener: true`",
+        );
+}

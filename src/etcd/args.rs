@@ -36,6 +36,8 @@ pub struct MemberConfig<'a> {
     pub host: &'a str,
     pub client_port: u16,
     pub peer_port: u16,
+    /// A second client port, in plain text.
+    pub http_port: Option<u16>,
     /// `--initial-cluster`: `name=peer-url` for every member it starts with.
     pub initial_cluster: String,
     pub token: &'a str,
@@ -68,10 +70,11 @@ pub fn member_args(c: &MemberConfig) -> Vec<String> {
     // At debug level a member logs each failed dial to a peer at once, with the peer's ID and
     // the TLS error: who refused whom, and why (see etcd/evidence.rs).
     flag("log-level", "debug".into());
-    flag(
-        "listen-client-urls",
-        format!("https://{}:{}", c.listen_ip, c.client_port),
-    );
+    let mut listen = format!("https://{}:{}", c.listen_ip, c.client_port);
+    if let Some(port) = c.http_port {
+        listen.push_str(&format!(",http://{}:{port}", c.listen_ip));
+    }
+    flag("listen-client-urls", listen);
     flag(
         "advertise-client-urls",
         format!("https://{}:{}", c.host, c.client_port),
@@ -133,6 +136,7 @@ mod tests {
             host: "localhost",
             client_port: 1001,
             peer_port: 1002,
+            http_port: None,
             initial_cluster: "m1=https://localhost:1002".into(),
             token: "t",
             joining,

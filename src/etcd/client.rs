@@ -284,6 +284,7 @@ where
                         | Class::AuthFailed
                         | Class::Unavailable
                         | Class::ServerError
+                        | Class::NotTls
                 )
             );
             if !trusted {
@@ -295,7 +296,10 @@ where
             }
             let class = client_class.unwrap_or(Class::TlsRejected);
             let witness = match class {
-                Class::PermissionDenied | Class::AuthFailed | Class::ServerError => Witness::Answer,
+                Class::PermissionDenied
+                | Class::AuthFailed
+                | Class::ServerError
+                | Class::NotTls => Witness::Answer,
                 _ => Witness::Client,
             };
             Err(Rejection::unlogged(class, witness, message))

@@ -24,6 +24,8 @@ pub enum Class {
     NoSharedVersion,
     /// The two sides share no cipher suite.
     NoSharedCipher,
+    /// The member could not read its own CRL file.
+    CrlUnreadable,
     PermissionDenied,
     AuthFailed,
     Timeout,
@@ -49,6 +51,7 @@ impl Class {
         (Class::NameNotAllowed, "the certificate's CN or SANs are not the ones --peer-cert-allowed-cn / --client-cert-allowed-hostname allow"),
         (Class::NotTls, "a plain-text client spoke to a TLS port"),
         (Class::NoSharedVersion, "the client and the member share no TLS version (a client limited to TLS 1.3 against a member that serves at most 1.2)"),
+        (Class::CrlUnreadable, "the member could not parse the CRL file it was given, and refused the certificate for it (etcd reads the CRL at every handshake)"),
         (Class::NoSharedCipher, "the client and the member share no cipher suite (or none that suits the certificate's key)"),
         (Class::PermissionDenied, "RBAC: the user may not do this"),
         (Class::AuthFailed, "RBAC: the identity is no user etcd knows"),
@@ -96,6 +99,7 @@ impl Class {
             Class::NotTls => "not tls",
             Class::NoSharedVersion => "no shared tls version",
             Class::NoSharedCipher => "no shared cipher suite",
+            Class::CrlUnreadable => "unreadable crl",
             Class::PermissionDenied => "permission denied",
             Class::AuthFailed => "authentication failed",
             Class::Timeout => "timeout",
@@ -260,6 +264,9 @@ pub fn classify_tls_error(error: &str) -> Class {
         Class::NoSharedVersion
     } else if e.contains("no cipher suite supported by both") {
         Class::NoSharedCipher
+    } else if e.contains("certificatelist") {
+        // Go's asn1 parser names the structure it failed on: the CRL.
+        Class::CrlUnreadable
     } else {
         Class::TlsRejected
     }
@@ -319,6 +326,8 @@ pub fn classify_client_error(error: &str) -> Option<Class> {
         || e.contains("user name is empty")
     {
         Some(Class::AuthFailed)
+    } else if e.contains("http request to an https server") {
+        Some(Class::NotTls)
     } else if e.contains("connection refused") {
         Some(Class::Unavailable)
     } else if e.contains("timed out") || e.contains("deadline has elapsed") {
@@ -354,6 +363,13 @@ mod tests {
         assert_eq!(classify_tls_error(&error), Class::NoSharedCipher);
         let error = rejected_connection_error(version).expect("a rejection");
         assert_eq!(classify_tls_error(&error), Class::NoSharedVersion);
+    }
+
+    #[test]
+    fn a_crl_the_member_cannot_read() {
+        let line = r#"{"level":"warn","ts":"2026-11-30T01:20:14.174Z","caller":"embed/config_logging.go:169","msg":"rejected connection","remote-addr":"127.0.0.1:48517","server-name":"","error":"asn1: structure error: tags don't match (16 vs {class:1 tag:7 length:97 isCompound:true}) {optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false} CertificateList @2"}"#;
+        let error = rejected_connection_error(line).expect("a rejection");
+        assert_eq!(classify_tls_error(&error), Class::CrlUnreadable);
     }
 
     #[test]

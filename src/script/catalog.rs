@@ -51,6 +51,7 @@ pub const IDENTITY_KEYS: &[&str] = &[
     "tls_min",
     "tls_max",
     "cipher_suites",
+    "listener",
 ];
 /// The keys of an `expect_error` map.
 pub const EXPECTED_KEYS: &[&str] = &["class", "detail"];

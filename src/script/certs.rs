@@ -52,8 +52,41 @@ const BUNDLE: Primitive = Primitive {
               restart_member(c.member(\"infra1\"), #{ ca: both });",
 };
 
-/// Registers `bundle`, `renew` and `served_cert`.
+const TAMPER: Primitive = Primitive {
+    name: "tamper",
+    params: &[req("what", Ty::Any), req("part", Ty::Str)],
+    returns: Ty::Unit,
+    doc: "Damages a file of the run's PKI on purpose: a Cert's \"key\" (removed) or \"cert\",\n\
+          or a Ca's \"crl\" or \"cert\" (overwritten with PEM that holds no certificate or CRL),\n\
+          to show what etcd does with them: a member whose key is gone fails to start (\"start\n\
+          failed\"); one given a CRL it cannot read starts, and refuses every client\n\
+          certificate at the handshake.",
+    example:
+        "tamper(server, \"key\");\nexpect_error(|| spawn_member(c, \"m1\"), \"start failed\");\n\
+              tamper(ca, \"crl\");",
+};
+
+/// Registers `bundle`, `renew`, `served_cert` and `tamper`.
 pub fn register(r: &mut Registrar) {
+    r.primitive(TAMPER, |c| {
+        let word = c.string(1)?;
+        let part = crate::session::Part::parse(&word).ok_or_else(|| {
+            super::script_err(format!(
+                "tamper(): part `{word}` is not one of \"key\", \"cert\", \"crl\""
+            ))
+        })?;
+        let what = c.get(0).cloned().unwrap_or(rhai::Dynamic::UNIT);
+        if let Some(cert) = what.clone().try_cast::<Rc<crate::pki::Cert>>() {
+            return c.session(|ss| Ok(ss.tamper_cert(&cert, part)?));
+        }
+        if let Some(ca) = what.clone().try_cast::<Rc<crate::pki::Ca>>() {
+            return c.session(|ss| Ok(ss.tamper_ca(&ca, part)?));
+        }
+        Err(super::script_err(format!(
+            "tamper(): `what` must be a Cert or a Ca, got {}",
+            super::convert::type_label(&what)
+        )))
+    });
     r.primitive(BUNDLE, |c| {
         let name = c.string(0)?;
         let cas = c

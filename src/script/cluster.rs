@@ -27,6 +27,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "args",
     "client_crl",
     "peer_crl",
+    "http_listener",
     "health_timeout_ms",
 ];
 
@@ -76,6 +77,7 @@ fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResu
         args: etcd_args(&o, "cluster()")?,
         client_crl: o.bool("client_crl")?.unwrap_or(false),
         peer_crl: o.bool("peer_crl")?.unwrap_or(false),
+        http_listener: o.bool("http_listener")?.unwrap_or(false),
         health_timeout: std::time::Duration::from_millis(ms(
             "health_timeout_ms",
             crate::limits::HEALTH_TIMEOUT.as_millis() as u64,
@@ -112,7 +114,10 @@ const CLUSTER: Primitive = Primitive {
           certificate, default \"localhost\"), `client_ports` and `peer_ports` (pin ports, one per\n\
           member), `heartbeat_ms` (25) and `election_ms` (250), `client_crl` and `peer_crl` (give\n\
           members the CA's CRL), `args` (extra etcd flags; none that names a file or directory),\n\
-          `health_timeout_ms` (how long `wait_healthy` waits, default 15000).",
+          `health_timeout_ms` (how long `wait_healthy` waits, default 15000), `http_listener`\n\
+          (true: each member also serves clients in plain text on a port of its own, an\n\
+          `http://` client URL beside the `https://` one; an identity with `listener: \"http\"`\n\
+          dials it).",
     example: "let c = cluster([\"infra1\", \"infra2\", \"infra3\"], #{ ca: ca, cert: server });\n\
               let c = cluster([\"a\", \"b\"], #{ ca: ca, certs: [a, b], hosts: [\"198.18.0.11\", \"198.18.0.12\"] });",
 };

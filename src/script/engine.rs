@@ -9,7 +9,7 @@ use rhai::{Dynamic, Engine};
 
 use super::catalog::Catalog;
 use super::registrar::Registrar;
-use super::{admin, certs, cluster, expect, faults, keyspace, kv, load, pki, rbac, Shared};
+use super::{admin, certs, cluster, expect, faults, http, keyspace, kv, load, pki, rbac, Shared};
 
 /// Most operations a script may perform (a Rhai operation is roughly one expression step).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
@@ -74,6 +74,7 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
     rbac::register(&mut r);
     kv::register(&mut r);
     keyspace::register(&mut r);
+    http::register(&mut r);
     expect::register(&mut r);
     faults::register(&mut r);
     load::register(&mut r);

@@ -77,17 +77,19 @@ impl Expectation {
                 .is_none_or(|d| r.detail.contains(d.as_str()))
     }
 
-    /// How the expectation reads in a message.
+    /// How the expectation reads in a message: the classes are alternatives, the detail must
+    /// hold as well.
     pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = self
+        let classes: Vec<String> = self
             .classes
             .iter()
             .map(|c| format!("\"{}\"", c.name()))
             .collect();
-        if let Some(d) = &self.detail {
-            parts.push(format!("detail containing \"{d}\""));
+        match (&self.detail, classes.is_empty()) {
+            (None, _) => classes.join(" or "),
+            (Some(d), true) => format!("detail containing \"{d}\""),
+            (Some(d), false) => format!("{} with detail containing \"{d}\"", classes.join(" or ")),
         }
-        parts.join(" or ")
     }
 }
 

@@ -72,6 +72,7 @@ pub fn identity(d: &Dynamic, what: &str) -> Result<IdentitySpec, Box<EvalAltResu
         cert: o.cert("cert")?,
         server_name,
         plaintext: o.bool("plaintext")?.unwrap_or(false),
+        http_listener: listener(&o, what)?,
         dial,
     })
 }
@@ -152,4 +153,17 @@ fn tls_params(o: &Opts, what: &str) -> Result<TlsParams, Box<EvalAltResult>> {
         max,
         cipher_suites,
     })
+}
+
+/// `listener`: "https" (the default, the member's TLS client port) or "http" (its plain-text
+/// one, with `http_listener`).
+fn listener(o: &Opts, what: &str) -> Result<bool, Box<EvalAltResult>> {
+    match o.string("listener")?.as_deref() {
+        None | Some("https") => Ok(false),
+        Some("http") => Ok(true),
+        Some(other) => Err(script_err(format!(
+            "{what}: `listener` must be \"https\" (the member's TLS client port) or \"http\" \
+             (its plain-text one), got \"{other}\""
+        ))),
+    }
 }

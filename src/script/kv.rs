@@ -34,7 +34,8 @@ const KV_SET: Primitive = Primitive {
           (\"1.2\" or \"1.3\"), `cipher_suites` (names as etcd's `--cipher-suites` takes them),\n\
           `ca: \"system\"` (trust the machine's roots instead of a CA of the run), and\n\
           `insecure_skip_tls_verify: true` (check no server certificate). A certificate issued\n\
-          with `chain: true` is presented with its intermediates. Options:\n\
+          with `chain: true` is presented with its intermediates. `listener: \"http\"` dials\n\
+          the member's plain-text port (see `cluster`'s `http_listener`). Options:\n\
           `lease` (from `lease_grant`: the key goes when the lease ends).",
     example: "kv_set(c.member(\"infra1\"), \"hello\", \"world\", client);\n\
               expect_error(|| kv_set(m1, \"foo\", \"bar\"), \"no client certificate\");",

@@ -98,7 +98,7 @@ impl Session {
             .as_ref()
             .map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
         Ok(ClientTls {
-            trust: if id.plaintext {
+            trust: if id.plaintext || id.http_listener {
                 None
             } else {
                 Some(match &id.trust_kind {
@@ -119,6 +119,23 @@ impl Session {
         })
     }
 
+    /// Where a client of `m` as `id` connects: its client port, or its plain-text one.
+    pub(super) fn client_addr(&self, m: MemberId, id: &IdentitySpec) -> Result<SocketAddr> {
+        let slot = self.slot(m);
+        let port = if id.http_listener {
+            slot.http_port.ok_or_else(|| {
+                Error::Script(format!(
+                    "member {} has no plain-text listener: plan its cluster with `http_listener: \
+                     true`",
+                    slot.name
+                ))
+            })?
+        } else {
+            slot.client_port
+        };
+        Ok(SocketAddr::from((slot.ip, port)))
+    }
+
     /// Gets a call to `target` as `id` ready: the member, the TLS, and a connection to reuse.
     pub(super) fn prepare(&mut self, target: Target, id: &IdentitySpec) -> Result<Prepared> {
         let m = self.resolve(target)?;
@@ -130,7 +147,7 @@ impl Session {
         let connection = match self.clients.remove(&key) {
             Some(c) => Connection::Reuse(Box::new(c)),
             None => Connection::Connect(
-                SocketAddr::from((self.slot(m).ip, self.slot(m).client_port)),
+                self.client_addr(m, id)?,
                 Box::new(self.client_tls(m, id)?),
                 self.dialer(m),
             ),

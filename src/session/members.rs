@@ -49,6 +49,7 @@ impl Session {
             listen_ip: &listen_ip,
             host: &slot.url_host,
             client_port: slot.client_port,
+            http_port: slot.http_port,
             peer_port: slot.peer_port,
             initial_cluster: initial,
             token: &s.token,

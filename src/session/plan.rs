@@ -76,6 +76,11 @@ impl Session {
                 "members with hosts listen on etcd's own ports (2379, 2380): leave out client_ports and peer_ports".into(),
             ));
         }
+        if spec.http_listener && spec.hosts.is_some() {
+            return Err(Error::Script(
+                "http_listener is not available yet for members with hosts".into(),
+            ));
+        }
         if (spec.client_crl || spec.peer_crl) && spec.ca.is_bundle() {
             return Err(Error::Script(format!(
                 "client_crl and peer_crl take the CRL of one CA, and `{}` is a trust bundle",
@@ -110,11 +115,19 @@ impl Session {
             };
             let client_port = port(&spec.client_ports, super::hosts::CLIENT_PORT)?;
             let peer_port = port(&spec.peer_ports, super::hosts::PEER_PORT)?;
+            let http_port = if spec.http_listener {
+                let (port, l) = ports::reserve()?;
+                reserved.push(l);
+                Some(port)
+            } else {
+                None
+            };
             tracing::info!(member = %name, client_port, peer_port, "planned member");
             members.push(MemberSlot {
                 name: name.clone(),
                 client_port,
                 peer_port,
+                http_port,
                 reserved,
                 state: MemberState::Planned,
                 log: MemberLog {
@@ -196,6 +209,10 @@ impl Session {
         if spec.peer_crl {
             words.push(format!("peer CRL from {}", spec.ca.name));
         }
+        if spec.http_listener {
+            words
+                .push("clients also served in plain text (http://), on a port of their own".into());
+        }
         self.transcript.line(words.join("; "));
         self.clusters.push(ClusterState {
             spec,
@@ -263,6 +280,11 @@ impl Session {
             slot.client_port = cp;
             slot.peer_port = pp;
             slot.reserved = vec![cl, pl];
+            if slot.http_port.is_some() {
+                let (hp, hl) = ports::reserve()?;
+                slot.http_port = Some(hp);
+                slot.reserved.push(hl);
+            }
         }
         Ok(())
     }
@@ -351,6 +373,7 @@ impl Session {
             name: name.to_owned(),
             client_port,
             peer_port,
+            http_port: None,
             reserved: vec![client_res, peer_res],
             state: MemberState::Planned,
             log,

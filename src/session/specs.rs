@@ -30,6 +30,8 @@ pub struct ClusterSpec {
     pub client_crl: bool,
     /// Give members the CA's CRL with `--peer-crl-file`.
     pub peer_crl: bool,
+    /// Each member also listens for clients in plain text (`http://`), on a port of its own.
+    pub http_listener: bool,
     /// How long `wait_healthy` waits for this cluster.
     pub health_timeout: Duration,
 }
@@ -91,6 +93,8 @@ pub struct IdentitySpec {
     pub dial: Option<Dial>,
     /// Speak plain text to the TLS port.
     pub plaintext: bool,
+    /// Dial the member's plain-text listener (`http_listener`) instead, in plain text.
+    pub http_listener: bool,
     /// A user name and password to log in with (etcd's Authenticate), with or without a
     /// certificate.
     pub login: Option<(String, String)>,
@@ -128,6 +132,9 @@ impl IdentitySpec {
     }
 
     pub(super) fn describe(&self) -> String {
+        if self.http_listener {
+            return "in plain text, on its http:// port".to_owned();
+        }
         if self.plaintext {
             return "in plain text".to_owned();
         }
@@ -169,6 +176,7 @@ impl IdentitySpec {
             trust: self.trust.as_ref().map(|c| c.name.clone()),
             server_name: self.server_name.clone(),
             plaintext: self.plaintext,
+            http_listener: self.http_listener,
             dial: self.dial,
             login: self.login.clone(),
             trust_kind: self.trust_kind,
@@ -287,6 +295,7 @@ pub(super) struct IdentityKey {
     login: Option<(String, String)>,
     trust_kind: TrustKind,
     tls: crate::etcd::tls::TlsParams,
+    http_listener: bool,
 }
 
 /// The client cache's key: which member, as whom.
