@@ -83,6 +83,11 @@ pub enum Command {
         /// operation, expected classes, class seen, who saw it, passed), then a verdict line.
         #[arg(long, value_name = "FILE")]
         checks: Option<PathBuf>,
+        /// Let the script read PEM files in DIR (`load_ca`, `load_cert`), read-only, and in no
+        /// other directory: a CA and certificates of an existing deployment, such as kubeadm's
+        /// /etc/kubernetes/pki/etcd.
+        #[arg(long, value_name = "DIR")]
+        pki: Option<PathBuf>,
     },
     /// Run a suite: every *.rhai under the paths, each compared with its snapshot.
     #[command(
@@ -94,6 +99,13 @@ etcdscript test --partition hash:2/3 --junit share-2.xml   one CI machine of thr
 etcdscript test --filter client- --fail-fast --list"
     )]
     Test(TestArgs),
+    /// Audit a cluster that runs already, by behaviour: the CIS Kubernetes Benchmark's etcd items
+    /// (2.1 to 2.7) and more, each connecting and trying as an intruder would.
+    #[command(
+        long_about = "Audit a cluster that runs already, by behaviour rather than by reading its flags: the CIS Kubernetes Benchmark's etcd items (2.1 to 2.7) and more. Each finding connects and tries: plain text, no certificate, a certificate of another CA, an expired one and a server-only one (these two need --ca-key, to sign them with the cluster's own CA), the peer port likewise, and a certificate of another CA of the deployment (--other-ca with --other-ca-key, say Kubernetes') to show that etcd has a CA of its own. Each finding is pass, fail or not checkable, with its evidence. Nothing is written to the cluster. Each member given is audited on its own. The battery is scripts/audit/cis-etcd.rhai: copy it, add findings of your own, and run the copy with --battery.\n\nExit codes: 0 no finding failed; 1 a finding failed; 2 bad command line; 3 a mistake in the battery, or a PEM file it cannot use (a key that is not the certificate's, say); 4 environment error (a file that cannot be opened); 5 --timeout reached.",
+        after_help = "Example (kubeadm):\n  sudo etcdscript audit --endpoints https://127.0.0.1:2379 --peer-endpoints https://10.0.0.5:2380 \\\n    --cacert /etc/kubernetes/pki/etcd/ca.crt --ca-key /etc/kubernetes/pki/etcd/ca.key \\\n    --cert /etc/kubernetes/pki/etcd/healthcheck-client.crt --key /etc/kubernetes/pki/etcd/healthcheck-client.key \\\n    --other-ca /etc/kubernetes/pki/ca.crt --other-ca-key /etc/kubernetes/pki/ca.key --json audit.json"
+    )]
+    Audit(AuditCli),
     /// Compile scripts and check them without starting anything.
     Check {
         /// The scripts.
@@ -135,6 +147,45 @@ etcdscript test --filter client- --fail-fast --list"
         #[arg(long)]
         kept: bool,
     },
+}
+
+/// `etcdscript audit`'s options; see [`crate::audit::AuditArgs`].
+#[derive(Debug, clap::Args)]
+pub struct AuditCli {
+    /// The client URLs to audit (https://host:port), comma-separated.
+    #[arg(long, value_name = "URL,...", value_delimiter = ',', required = true)]
+    endpoints: Vec<String>,
+    /// The peer URLs, to audit the peer port too.
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    peer_endpoints: Vec<String>,
+    /// The CA certificate clients trust (PEM).
+    #[arg(long, value_name = "FILE")]
+    cacert: PathBuf,
+    /// A client certificate the cluster accepts (PEM), and its key.
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The CA's key: lets the audit sign expired and server-only client certificates with it.
+    #[arg(long, value_name = "FILE")]
+    ca_key: Option<PathBuf>,
+    /// Another CA of the deployment (say Kubernetes'), whose certificates etcd must refuse;
+    /// with its key, to sign one.
+    #[arg(long, value_name = "FILE")]
+    other_ca: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "other_ca")]
+    other_ca_key: Option<PathBuf>,
+    /// Also write the findings as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Run this battery (a copy of scripts/audit/cis-etcd.rhai with findings of your own)
+    /// instead of the built-in one. It gets the same AUDIT map.
+    #[arg(long, value_name = "FILE")]
+    battery: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=crate::limits::MAX_RUN_TIMEOUT.as_secs()))]
+    timeout: u64,
 }
 
 /// `etcdscript test`'s options; see [`crate::suite::Options`].
@@ -252,6 +303,7 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
             keep_data,
             timeout,
             checks,
+            pki,
         } => {
             // The deadline starts before the script is read: --timeout bounds all of it.
             let deadline = Instant::now() + Duration::from_secs(timeout);
@@ -268,6 +320,7 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
                 timeout: Some(Duration::from_secs(timeout)),
                 hooks: crate::hooks::TestHooks::from_env(),
                 quiet,
+                pki,
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }
@@ -333,6 +386,22 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
         }
         // The suite has said what passed and failed; its code is the verdict.
         Command::Test(args) => return crate::suite::run(&args.options()),
+        Command::Audit(a) => {
+            return crate::audit::run(&crate::audit::AuditArgs {
+                endpoints: a.endpoints,
+                peer_endpoints: a.peer_endpoints,
+                cacert: a.cacert,
+                cert: a.cert,
+                key: a.key,
+                ca_key: a.ca_key,
+                other_ca: a.other_ca,
+                other_ca_key: a.other_ca_key,
+                json: a.json,
+                battery: a.battery,
+                timeout: Duration::from_secs(a.timeout),
+                quiet,
+            })
+        }
         Command::Clean { kept } => {
             let report = crate::workdirs::clean_stale(&std::env::temp_dir(), kept)?;
             for d in &report.removed {

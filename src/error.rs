@@ -69,6 +69,10 @@ pub enum Error {
     Script(String),
     #[error("{0}")]
     CheckFailed(String),
+    /// `not_checkable(reason)`: what a `finding` could not check, and why. Outside a finding it
+    /// ends the run as a script error.
+    #[error("not checkable: {0}")]
+    NotCheckable(String),
     #[error("{0}")]
     Environment(String),
     #[error("{0}")]
@@ -94,7 +98,9 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::ReadScript { .. } | Error::Script(_) => exit_code::SCRIPT_ERROR,
+            Error::ReadScript { .. } | Error::Script(_) | Error::NotCheckable(_) => {
+                exit_code::SCRIPT_ERROR
+            }
             Error::CheckFailed(_) => exit_code::CHECK_FAILED,
             Error::Environment(_) | Error::Io { .. } | Error::Pki(_) => exit_code::ENVIRONMENT,
             Error::Timeout(_) => exit_code::TIMEOUT,
@@ -118,6 +124,7 @@ impl Error {
             }
             Error::Script(m) => Error::Script(m.clone()),
             Error::CheckFailed(m) => Error::CheckFailed(m.clone()),
+            Error::NotCheckable(m) => Error::NotCheckable(m.clone()),
             Error::Environment(m) => Error::Environment(m.clone()),
             Error::Timeout(m) => Error::Timeout(m.clone()),
             Error::Io { context, source } => Error::Environment(format!("{context}: {source}")),

@@ -4,6 +4,7 @@
 // Output goes through `transcript`, which survives a closed pipe; `println!` would panic.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod etcd;

@@ -19,6 +19,7 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Error, Result};
 
 mod kinds;
+mod load;
 mod renew;
 mod validity;
 pub use kinds::{KeyKind, Usage};
@@ -98,6 +99,9 @@ pub struct Ca {
     /// The intermediate certificates a leaf it signs sends with itself (PEM): its own and its
     /// parent's, up to and without the root. Empty for a root.
     chain_pem: String,
+    /// For a CA read from files (`load_ca`): its certificate (DER), which names it as an issuer,
+    /// and whether its key was given (without it, it signs nothing).
+    loaded: Option<(Vec<u8>, bool)>,
 }
 
 impl fmt::Debug for Ca {
@@ -183,7 +187,7 @@ impl Ca {
             None => params.self_signed(&key).map_err(pki_err)?,
             Some(p) => {
                 params.use_authority_key_identifier_extension = true;
-                let issuer = Issuer::from_params(&p.params, &p.key);
+                let issuer = p.issuer()?;
                 params.signed_by(&key, &issuer).map_err(pki_err)?
             }
         };
@@ -207,6 +211,7 @@ impl Ca {
             bundle_of: Vec::new(),
             parent: parent.map(|p| p.name.clone()),
             chain_pem,
+            loaded: None,
         };
         ca.write_crl()?;
         Ok(ca)
@@ -242,7 +247,28 @@ impl Ca {
             bundle_of: cas.iter().map(|c| c.name.clone()).collect(),
             parent: None,
             chain_pem: String::new(),
+            loaded: None,
         })
+    }
+
+    /// The issuer this CA signs as.
+    fn issuer(&self) -> Result<Issuer<'_, &KeyPair>> {
+        match &self.loaded {
+            None => Ok(Issuer::from_params(&self.params, &self.key)),
+            Some((_, false)) => Err(Error::Script(format!(
+                "ca `{}` was loaded without its key, so it signs nothing: give load_ca its `key`",
+                self.name
+            ))),
+            Some((der, true)) => {
+                let der = rustls::pki_types::CertificateDer::from(der.as_slice());
+                Issuer::from_ca_cert_der(&der, &self.key).map_err(pki_err)
+            }
+        }
+    }
+
+    /// Whether it can sign: made by the run, or loaded with its key (a bundle cannot).
+    pub fn can_sign(&self) -> bool {
+        !self.is_bundle() && self.loaded.as_ref().is_none_or(|(_, key)| *key)
     }
 
     /// Whether this is a trust bundle.
@@ -295,7 +321,7 @@ impl Ca {
             .collect::<Result<_>>()?;
         params.key_usages = match spec.key {
             KeyKind::EcP256 => vec![KeyUsagePurpose::DigitalSignature],
-            KeyKind::Rsa2048 => vec![
+            KeyKind::Rsa2048 | KeyKind::Loaded(_) => vec![
                 KeyUsagePurpose::DigitalSignature,
                 KeyUsagePurpose::KeyEncipherment,
             ],
@@ -311,7 +337,7 @@ impl Ca {
         params.not_before = not_before;
         params.not_after = not_after;
         params.use_authority_key_identifier_extension = true;
-        let issuer = Issuer::from_params(&self.params, &self.key);
+        let issuer = self.issuer()?;
         let cert = params.signed_by(&key, &issuer).map_err(pki_err)?;
         let serial = read_serial(cert.der())?;
         let cert_path = dir.join(format!("{name}.crt"));
@@ -387,7 +413,7 @@ impl Ca {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        let issuer = Issuer::from_params(&self.params, &self.key);
+        let issuer = self.issuer()?;
         let crl = params.signed_by(&issuer).map_err(pki_err)?;
         write_file(&self.crl_path, &crl.pem().map_err(pki_err)?, false)
     }

@@ -164,6 +164,29 @@ pub fn check(src: &Source) -> Result<(), Vec<Error>> {
 /// Runs a script. The transcript goes to stdout; the returned error says why a run failed.
 /// The run ends by `opts.deadline` (set before the script was read), else `timeout` from now.
 pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
+    run_with_findings(src, opts, timeout, None).0
+}
+
+/// [`run`] with `constants` in the script's scope (`etcdscript audit` gives `AUDIT`), also
+/// returning the findings the script reported (`finding`).
+pub fn run_with_findings(
+    src: &Source,
+    opts: &RunOptions,
+    timeout: Duration,
+    constants: Option<(&str, rhai::Map)>,
+) -> (Result<()>, Vec<crate::session::Finding>) {
+    let mut findings = Vec::new();
+    let result = run_inner(src, opts, timeout, constants, &mut findings);
+    (result, findings)
+}
+
+fn run_inner(
+    src: &Source,
+    opts: &RunOptions,
+    timeout: Duration,
+    constants: Option<(&str, rhai::Map)>,
+    findings: &mut Vec<crate::session::Finding>,
+) -> Result<()> {
     let shared = Shared::default();
     let deadline = opts.deadline.unwrap_or_else(|| Instant::now() + timeout);
     let (engine, catalog) = engine::build(&shared, Some(deadline));
@@ -175,7 +198,11 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     };
     crate::lifecycle::register_script(&src.name);
     shared.install(Session::new(&opts)?);
-    let result = engine.run_ast(&ast);
+    let mut scope = rhai::Scope::new();
+    if let Some((name, value)) = constants {
+        scope.push_constant(name, value);
+    }
+    let result = engine.run_ast_with_scope(&mut scope, &ast);
     // A failed check or a fatal error ends the run even if the script caught it.
     let result = match shared.take_failure() {
         Some((fault, pos)) => Err(Box::new(EvalAltResult::ErrorTerminated(
@@ -187,9 +214,29 @@ pub fn run(src: &Source, opts: &RunOptions, timeout: Duration) -> Result<()> {
     // Tear down before judging, so that the members are gone whatever the outcome.
     let session = shared.take_session();
     let checks = session.as_ref().map_or(0, |s| s.transcript.checks());
+    if let Some(s) = &session {
+        findings.extend(s.findings().iter().cloned());
+    }
     drop(session);
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.outcome == crate::session::Outcome::Fail)
+        .map(|f| f.item.as_str())
+        .collect();
     let mut transcript = crate::transcript::Transcript::default();
     match result {
+        Ok(()) if !failed.is_empty() => {
+            let err = Error::CheckFailed(format!(
+                "{} of {} findings failed: {}",
+                failed.len(),
+                findings.len(),
+                failed.join(", ")
+            ));
+            let headline = err.headline();
+            transcript.line(format!("FAILED: {headline}"));
+            record::verdict(err.exit_code(), Some(&headline));
+            Err(err)
+        }
         Ok(()) => {
             transcript.line(format!(
                 "ok: {checks} check{} held",

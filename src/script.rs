@@ -11,6 +11,7 @@
 //! step and judged by it.
 
 pub mod admin;
+pub mod audit;
 pub mod catalog;
 pub mod certs;
 pub mod check;
@@ -28,6 +29,7 @@ pub mod opts;
 pub mod pki;
 pub mod rbac;
 pub mod registrar;
+pub mod remote;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -19,22 +19,27 @@ use crate::transcript::Transcript;
 mod calls;
 mod certs;
 mod faults;
+mod findings;
 mod health;
 mod hosts;
 mod http;
 mod keyspace;
 mod load;
+mod loaded;
 mod members;
 mod membership;
 mod peers;
 mod plan;
 mod ports;
 mod rbac;
+mod remote;
 mod specs;
 mod tamper;
 
+pub use findings::{Finding, Outcome};
 pub use keyspace::{LeaseId, Pair, WatchEvent, WatchId};
 pub use load::{LoadId, LoadSpec, Tally};
+pub use remote::RemoteSpec;
 use specs::ClientKey;
 pub use specs::{
     Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm, TrustKind,
@@ -61,6 +66,8 @@ pub struct RunOptions {
     pub hooks: crate::hooks::TestHooks,
     /// Write no transcript lines (the verdict line still comes).
     pub quiet: bool,
+    /// The one directory scripts may read PEM files from (`load_ca`, `load_cert`).
+    pub pki: Option<PathBuf>,
 }
 
 /// Where a member is in its life.
@@ -69,6 +76,8 @@ enum MemberState {
     Planned,
     Running(EtcdProcess),
     Stopped,
+    /// A member of a remote cluster: it runs elsewhere, and is not ours to start or stop.
+    External,
 }
 
 #[derive(Debug)]
@@ -102,6 +111,8 @@ struct ClusterState {
     members: Vec<MemberSlot>,
     /// A client certificate from the cluster's CA that `wait_healthy` probes with.
     probe: Cert,
+    /// For a cluster that runs elsewhere: where scripts may write, and what they wrote.
+    remote: Option<remote::Remote>,
 }
 
 /// An index into the session's clusters.
@@ -156,6 +167,10 @@ pub struct Session {
     leases: Vec<keyspace::LeaseRun>,
     /// Every certificate the run made: name, serial, and which renewal (0: as issued).
     issued: Vec<(String, Vec<u8>, u32)>,
+    /// The directory `--pki` opened to scripts.
+    pki_root: Option<PathBuf>,
+    /// What `finding` recorded, in order.
+    findings: Vec<findings::Finding>,
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -273,6 +288,8 @@ impl Session {
             loads: Vec::new(),
             watches: Vec::new(),
             leases: Vec::new(),
+            pki_root: opts.pki.clone(),
+            findings: Vec::new(),
             issued: Vec::new(),
             transcript: if opts.quiet {
                 Transcript::quiet()
@@ -398,8 +415,9 @@ impl Session {
         }
         self.torn_down = true;
         self.stop_loads();
-        self.clients.clear();
         self.drop_watches(None);
+        self.clean_remote();
+        self.clients.clear();
         let mut killed = Vec::new();
         for ci in 0..self.clusters.len() {
             for index in 0..self.clusters[ci].members.len() {

@@ -24,6 +24,8 @@ pub fn err(text: impl AsRef<str>) {
 pub struct Transcript {
     checks: usize,
     quiet: bool,
+    /// The last line written (or that would have been, when quiet).
+    last: Option<String>,
 }
 
 impl Transcript {
@@ -32,11 +34,13 @@ impl Transcript {
         Transcript {
             checks: 0,
             quiet: true,
+            last: None,
         }
     }
 
     /// Writes one line, flushed at once so that an interrupted run shows how far it got.
     pub fn line(&mut self, text: impl AsRef<str>) {
+        self.last = Some(text.as_ref().to_owned());
         if self.quiet {
             return;
         }
@@ -50,6 +54,11 @@ impl Transcript {
     pub fn check(&mut self, text: impl AsRef<str>) {
         self.checks += 1;
         self.line(text);
+    }
+
+    /// The last line written.
+    pub fn last(&self) -> Option<String> {
+        self.last.clone()
     }
 
     /// How many checks held.

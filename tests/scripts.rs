@@ -21,16 +21,25 @@ fn scripts() {
     let _ = std::fs::remove_file(&report);
     eprintln!("{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, 0, "the suite failed; see above");
-    let scenarios = std::fs::read_dir(common::root().join("scripts"))
-        .expect("scripts/")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "rhai"))
-        })
-        .count();
+    let scenarios = count_scripts(&common::root().join("scripts"));
     assert_eq!(junit.matches("<testcase ").count(), scenarios, "{junit}");
     common::assert_has(
         &run.stdout,
         format!("{scenarios} passed, 0 failed, 0 skipped"),
     );
+}
+
+/// The `*.rhai` files under `dir`, in its subdirectories too (`scripts/audit/`).
+fn count_scripts(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("scripts/")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            if p.is_dir() {
+                count_scripts(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "rhai"))
+            }
+        })
+        .sum()
 }

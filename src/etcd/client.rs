@@ -207,10 +207,12 @@ pub async fn connect(
         .connect_with_connector(connector)
         .await
         .map_err(|e| error_chain(&e))?;
-    let options = tls
-        .login
-        .as_ref()
-        .map(|(user, password)| etcd_client::ConnectOptions::new().with_user(user, password));
+    let options = tls.login.as_ref().map(|(user, password)| {
+        // etcd's simple tokens expire after 5 minutes unused: log in again then.
+        etcd_client::ConnectOptions::new()
+            .with_user(user, password)
+            .with_auto_token_refresh(true)
+    });
     Client::from_channel(etcd_client::Channel::Tonic(channel), options)
         .await
         .map_err(|e| error_chain(&e))
@@ -284,7 +286,6 @@ where
                         | Class::AuthFailed
                         | Class::Unavailable
                         | Class::ServerError
-                        | Class::NotTls
                 )
             );
             if !trusted {
@@ -294,7 +295,14 @@ where
                     return Err(rejection);
                 }
             }
-            let class = client_class.unwrap_or(Class::TlsRejected);
+            // With no log to read (a remote cluster), a refusal nobody explained is known only
+            // as that.
+            let unexplained = if logs.is_empty() {
+                Class::RefusedAtHandshake
+            } else {
+                Class::TlsRejected
+            };
+            let class = client_class.unwrap_or(unexplained);
             let witness = match class {
                 Class::PermissionDenied
                 | Class::AuthFailed

@@ -51,6 +51,11 @@ where
             break;
         }
         raw.extend_from_slice(&buf[..n]);
+        // Some servers keep the connection open after the answer (etcd 3.5's peer port, behind
+        // its connection multiplexer): an answer whose end is known is done.
+        if complete(&raw) {
+            break;
+        }
         if raw.len() > limits::MAX_HTTP_RESPONSE_BYTES {
             return Err(format!(
                 "the answer is larger than {} bytes",
@@ -59,6 +64,25 @@ where
         }
     }
     parse(&raw)
+}
+
+/// Whether `raw` holds a whole answer: its headers, and a body of its Content-Length or ending
+/// in the last chunk.
+fn complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let body = &raw[end + 4..];
+    for line in head.split("\r\n") {
+        if let Some(v) = line.strip_prefix("content-length:") {
+            return v.trim().parse::<usize>().is_ok_and(|n| body.len() >= n);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return body.ends_with(b"0\r\n\r\n");
+        }
+    }
+    false
 }
 
 /// Parses a whole HTTP/1.x response.
@@ -144,6 +168,23 @@ mod tests {
         assert!(parse(b"HTTP/1.1 abc\r\n\r\n").is_err());
         assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
         assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nab").is_err());
+    }
+
+    #[test]
+    fn an_answer_is_complete_by_its_length_or_its_last_chunk() {
+        assert!(!complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc"
+        ));
+        assert!(complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde"
+        ));
+        assert!(!complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+        ));
+        assert!(complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        ));
+        assert!(!complete(b"HTTP/1.1 200 OK\r\n\r\nuntil the end"));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum Class {
     Unavailable,
     /// A TLS rejection that neither the log nor the client error explained.
     TlsRejected,
+    /// The same, where there is no member log to ask (a remote cluster).
+    RefusedAtHandshake,
     /// A request the server answered with an error of no listed class.
     ServerError,
     /// A member exited before it served its peer port; its own log says why.
@@ -54,10 +56,11 @@ impl Class {
         (Class::CrlUnreadable, "the member could not parse the CRL file it was given, and refused the certificate for it (etcd reads the CRL at every handshake)"),
         (Class::NoSharedCipher, "the client and the member share no cipher suite (or none that suits the certificate's key)"),
         (Class::PermissionDenied, "RBAC: the user may not do this"),
-        (Class::AuthFailed, "RBAC: the identity is no user etcd knows"),
+        (Class::AuthFailed, "RBAC: the credentials were refused, or a request names no user at all (a CN that is no user gets \"permission denied\")"),
         (Class::Timeout, "no answer within the operation's bound"),
         (Class::Unavailable, "nothing is listening, or the member has stopped"),
         (Class::TlsRejected, "the TLS handshake failed and neither side said why"),
+        (Class::RefusedAtHandshake, "a remote member ended the TLS handshake (or the connection right after it) without saying why, and there is no member log to ask: the client alone saw it"),
         (Class::ServerError, "the member answered with an error of no other class"),
         (Class::StartFailed, "a member exited before it served its peer port (its own log says why); never a rejection"),
     ];
@@ -105,6 +108,7 @@ impl Class {
             Class::Timeout => "timeout",
             Class::Unavailable => "unavailable",
             Class::TlsRejected => "tls rejected",
+            Class::RefusedAtHandshake => "refused at handshake",
             Class::ServerError => "server error",
             Class::StartFailed => "start failed",
         }

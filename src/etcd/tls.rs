@@ -129,6 +129,9 @@ pub fn client_config(
                     .add(cert)
                     .map_err(|e| format!("adding the trusted CA: {e}"))?;
             }
+            if roots.is_empty() {
+                return Err("the trusted CA file holds no certificate".into());
+            }
             builder.with_root_certificates(roots)
         }
         Trust::System => {
@@ -147,6 +150,9 @@ pub fn client_config(
             let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("reading the client certificate: {e}"))?;
+            if chain.is_empty() {
+                return Err("the client certificate file holds no certificate".into());
+            }
             let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
                 .map_err(|e| format!("reading the client key: {e}"))?;
             builder

@@ -14,6 +14,8 @@ pub enum KeyKind {
     EcP256,
     /// RSA 2048 with SHA-256, as the tutorial's openssl commands make.
     Rsa2048,
+    /// A key read from a file the run did not make (`load_ca`, `load_cert`): "ec" or "rsa".
+    Loaded(&'static str),
 }
 
 impl KeyKind {
@@ -31,6 +33,9 @@ impl KeyKind {
 
     pub(super) fn generate(self) -> Result<KeyPair> {
         match self {
+            KeyKind::Loaded(kind) => Err(Error::Script(format!(
+                "a new {kind} key like a loaded one cannot be made: give `key` (\"ec-p256\" or \"rsa-2048\")"
+            ))),
             KeyKind::EcP256 => {
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki_err)
             }
@@ -54,6 +59,7 @@ impl fmt::Display for KeyKind {
         f.write_str(match self {
             KeyKind::EcP256 => "ec-p256",
             KeyKind::Rsa2048 => "rsa-2048",
+            KeyKind::Loaded(kind) => kind,
         })
     }
 }

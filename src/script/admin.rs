@@ -28,8 +28,8 @@ const MEMBER_ADD: Primitive = Primitive {
     doc: "Adds a member to a running cluster (etcd's `member add`, through its first running member)\n\
           and starts it with `--initial-cluster-state existing`; returns once it serves its peer\n\
           port. Overrides as `spawn_member` takes (`cert`, `ca`, `args`...), and `acting_as`:\n\
-          the identity that asks (by default an admin certificate of the cluster's own, so that\n\
-          RBAC is out of the way). etcd lets only root change the membership.",
+          the identity that asks (by default a certificate of the cluster's own, whose CN is no\n\
+          user: it may change the membership until `auth_enable`, and after it only root may).",
     example: "let m4 = member_add(c, \"infra4\");\nwait_healthy(m4);\n\
               expect_error(|| member_add(c, \"rogue\", #{ cert: rogue_cert }), \"start failed\");\n\
               expect_error(|| member_add(c, \"m4\", #{ acting_as: alice }), \"permission denied\");",
@@ -49,9 +49,10 @@ const MEMBER_REMOVE: Primitive = Primitive {
     name: "member_remove",
     params: &[req("member", Ty::Member), opt("acting_as", Ty::Identity)],
     returns: Ty::Unit,
-    doc: "Asks another running member of its cluster, as `acting_as` (by default the cluster's\n\
-          admin certificate), to remove `member` from the cluster; once removed, its process is\n\
-          stopped. etcd lets only root change the membership.",
+    doc: "Asks another running member of its cluster, as `acting_as` (by default a certificate\n\
+          of the cluster's own, as `member_add`), to remove `member` from the cluster; once\n\
+          removed, its process is stopped. With auth on, etcd lets only root change the\n\
+          membership.",
     example:
         "expect_error(|| member_remove(c.member(\"infra3\"), alice), \"permission denied\");\n\
               member_remove(c.member(\"infra3\"), root);",

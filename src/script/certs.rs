@@ -60,7 +60,8 @@ const TAMPER: Primitive = Primitive {
           or a Ca's \"crl\" or \"cert\" (overwritten with PEM that holds no certificate or CRL),\n\
           to show what etcd does with them: a member whose key is gone fails to start (\"start\n\
           failed\"); one given a CRL it cannot read starts, and refuses every client\n\
-          certificate at the handshake.",
+          certificate at the handshake. etcdscript's own client refuses to use a tampered\n\
+          certificate or CA file: that is a script error, never a rejection.",
     example:
         "tamper(server, \"key\");\nexpect_error(|| spawn_member(c, \"m1\"), \"start failed\");\n\
               tamper(ca, \"crl\");",

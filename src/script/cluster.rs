@@ -300,6 +300,15 @@ pub fn register(r: &mut Registrar) {
         ),
         |s, m: &MemberId| session(s, |ss| ss.client_url(*m)),
     );
+    r.property(
+        prop(
+            Ty::Member,
+            "peer_url",
+            Ty::Str,
+            "its peer URL (ports are the runtime's: keep it out of the transcript)",
+        ),
+        |s, m: &MemberId| session(s, |ss| ss.peer_url(*m)),
+    );
 }
 
 /// A property read from the session.

@@ -9,7 +9,10 @@ use rhai::{Dynamic, Engine};
 
 use super::catalog::Catalog;
 use super::registrar::Registrar;
-use super::{admin, certs, cluster, expect, faults, http, keyspace, kv, load, pki, rbac, Shared};
+use super::{
+    admin, audit, certs, cluster, expect, faults, http, keyspace, kv, load, pki, rbac, remote,
+    Shared,
+};
 
 /// Most operations a script may perform (a Rhai operation is roughly one expression step).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
@@ -75,6 +78,8 @@ pub fn build(shared: &Shared, deadline: Option<Instant>) -> (Engine, Catalog) {
     kv::register(&mut r);
     keyspace::register(&mut r);
     http::register(&mut r);
+    remote::register(&mut r);
+    audit::register(&mut r);
     expect::register(&mut r);
     faults::register(&mut r);
     load::register(&mut r);

@@ -199,6 +199,15 @@ pub fn register(r: &mut Registrar) {
     r.property(
         prop(
             Ty::Ca,
+            "can_sign",
+            Ty::Bool,
+            "whether it signs: made by the run, or loaded with its key (a bundle does not)",
+        ),
+        |_, c: &Rc<Ca>| Ok(c.can_sign()),
+    );
+    r.property(
+        prop(
+            Ty::Ca,
             "crl_path",
             Ty::Str,
             "the CA's CRL file in the work dir",

@@ -67,7 +67,8 @@ const USER_DELETE: Primitive = Primitive {
     params: &[TARGET, req("name", Ty::Str), AS],
     returns: Ty::Unit,
     doc: "Deletes a user, acting as `acting_as`. A certificate whose CN names it is then no user\n\
-          etcd knows (\"authentication failed\").",
+          etcd knows, and gets \"permission denied\" as any such CN does; a password login as\n\
+          it, \"authentication failed\".",
     example: "user_delete(m1, \"alice\", root);",
 };
 

@@ -97,7 +97,7 @@ impl Session {
             .trust
             .as_ref()
             .map_or(&c.spec.ca.cert_path, |ca| &ca.cert_path);
-        Ok(ClientTls {
+        let tls = ClientTls {
             trust: if id.plaintext || id.http_listener {
                 None
             } else {
@@ -116,7 +116,16 @@ impl Session {
             },
             server_name: self.expected_name(m, id)?,
             login: id.login.clone(),
-        })
+        };
+        // What our own client cannot use (a file that holds no certificate, say) is the
+        // script's doing, never a refusal by etcd: said here, before anything is dialed.
+        tls.rustls_config(&[]).map_err(|e| {
+            Error::Script(format!(
+                "the client {} cannot be set up: {e}",
+                id.describe()
+            ))
+        })?;
+        Ok(tls)
     }
 
     /// Where a client of `m` as `id` connects: its client port, or its plain-text one.
@@ -152,10 +161,16 @@ impl Session {
                 self.dialer(m),
             ),
         };
+        // A remote member keeps no log here: what the client saw is all there is.
+        let logs = if self.is_remote(m) {
+            Vec::new()
+        } else {
+            vec![self.slot(m).log.clone()]
+        };
         Ok(Prepared {
             member: m,
             connection,
-            logs: vec![self.slot(m).log.clone()],
+            logs,
             key,
         })
     }
@@ -249,6 +264,10 @@ impl Session {
         id: &IdentitySpec,
         lease: Option<super::LeaseId>,
     ) -> OpResult<()> {
+        if lease.is_some() {
+            self.ensure_local_target(target, "kv_set with a lease")?;
+        }
+        self.guard_write(target, key, false, id)?;
         let lease = lease.map(|l| self.lease(l));
         let op = format!(
             "put {key} = {}{} {}",

@@ -15,11 +15,13 @@ impl Session {
     /// `pause_member(member)`: SIGSTOP. Its connections stay open and nothing answers on them:
     /// calls to it meet their bound (`timeout`), and its peers see it go silent.
     pub fn pause_member(&mut self, m: MemberId) -> Result<()> {
+        self.ensure_local(m, "pause_member")?;
         self.set_paused(m, true)
     }
 
     /// `resume_member(member)`: SIGCONT.
     pub fn resume_member(&mut self, m: MemberId) -> Result<()> {
+        self.ensure_local(m, "resume_member")?;
         self.set_paused(m, false)
     }
 
@@ -54,6 +56,7 @@ impl Session {
     /// `restart_member(member, overrides)`: a graceful stop, then a start on the same data dir
     /// (its keys, its membership), with the overrides given now.
     pub fn restart_member(&mut self, m: MemberId, over: &MemberOverrides) -> OpResult<()> {
+        self.ensure_local(m, "restart_member")?;
         // A member that died behind the script's back is the news.
         self.ensure_not_died(m)?;
         if matches!(self.slot(m).state, MemberState::Running(_)) {
@@ -66,6 +69,7 @@ impl Session {
     /// MoveLeader, which returns once the transfer is done), with the cluster's probe identity.
     /// During an election it asks again, within [`limits::OP_TIMEOUT`].
     pub fn move_leader(&mut self, m: MemberId) -> OpResult<()> {
+        self.ensure_local(m, "move_leader")?;
         let name = self.member_name(m);
         let op = format!("move leader to {name}");
         let probe = IdentitySpec {

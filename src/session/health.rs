@@ -168,6 +168,7 @@ impl Session {
     /// [`limits::REFUSAL_WAIT`] for one; succeeds if none came. A client's connection never
     /// counts. Meant for `expect_error`.
     pub fn peer_refusal(&mut self, m: MemberId) -> OpResult<()> {
+        self.ensure_local(m, "peer_refusal")?;
         self.ensure_running(m)?;
         let name = self.member_name(m);
         let op = format!("watch {name} for refused peers");

@@ -20,12 +20,27 @@ impl Session {
         body: Option<&str>,
         id: &IdentitySpec,
     ) -> OpResult<Answer> {
+        if id.login.is_some() {
+            return Err(crate::error::Error::Script(
+                "http_get/http_post do not log in: give the identity no `user` and `password` \
+                 (the gateway takes a token etcdscript does not fetch)"
+                    .into(),
+            )
+            .into());
+        }
+        if method != "GET" {
+            self.ensure_local_target(target, "http_post")?;
+        }
         let op = format!("http {method} {path} {}", self.via(target, id));
         let m = self.resolve(target)?;
         let addr = self.client_addr(m, id)?;
         let tls = self.client_tls(m, id)?;
         let dialer = self.dialer(m);
-        let logs = vec![self.slot(m).log.clone()];
+        let logs = if self.is_remote(m) {
+            Vec::new()
+        } else {
+            vec![self.slot(m).log.clone()]
+        };
         let host = format!("{}:{}", tls.server_name, addr.port());
         let req = http::request(method, path, &host, body);
         let bound = self.bounded(id.bound());

@@ -114,6 +114,7 @@ impl Session {
         prefix: bool,
         id: &IdentitySpec,
     ) -> OpResult<i64> {
+        self.guard_write(target, key, prefix, id)?;
         let op = format!(
             "delete {}{} {}",
             key_shown(key),
@@ -329,6 +330,7 @@ impl Session {
         ttl: i64,
         id: &IdentitySpec,
     ) -> OpResult<LeaseId> {
+        self.ensure_local_target(target, "lease_grant")?;
         let n = self.leases.len() + 1;
         let op = format!("lease {n} grant {ttl} s {}", self.via(target, id));
         let lease = self
@@ -349,6 +351,7 @@ impl Session {
 
     /// `lease_revoke(target, lease, identity)`: the lease ends, and every key attached to it.
     pub fn lease_revoke(&mut self, target: Target, l: LeaseId, id: &IdentitySpec) -> OpResult<()> {
+        self.ensure_local_target(target, "lease_revoke")?;
         let (lease, name) = self.lease(l);
         let op = format!("{name} revoke {}", self.via(target, id));
         self.call(target, id, id.bound(), move |c| {

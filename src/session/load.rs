@@ -76,6 +76,7 @@ impl Session {
             .members
             .iter()
             .map(|&m| {
+                self.ensure_local(m, "load")?;
                 self.ensure_running(m)?;
                 Ok(Endpoint {
                     addr: SocketAddr::from((self.slot(m).ip, self.slot(m).client_port)),

@@ -78,6 +78,7 @@ impl Session {
     /// `spawn_member(cluster, name, overrides)`: starts one member and returns once it serves its
     /// peer port (or fails, quoting its log).
     pub fn spawn_member(&mut self, m: MemberId, over: &MemberOverrides) -> OpResult<()> {
+        self.ensure_local(m, "spawn_member")?;
         let bin = self.etcd_bin()?;
         let name = self.member_name(m);
         if matches!(self.slot(m).state, MemberState::Running(_)) {
@@ -274,6 +275,7 @@ impl Session {
 
     /// `kill_member(member)`: SIGKILL.
     pub fn kill_member(&mut self, m: MemberId) -> Result<()> {
+        self.ensure_local(m, "kill_member")?;
         let name = self.member_name(m);
         if !self.kill_slot(m) {
             return Err(Error::Script(format!("member {name} is not running")));
@@ -286,6 +288,7 @@ impl Session {
     /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`] or at the run's
     /// deadline, whichever comes first.
     pub fn stop_member(&mut self, m: MemberId) -> Result<()> {
+        self.ensure_local(m, "stop_member")?;
         let name = self.member_name(m);
         let grace = self.bounded(limits::STOP_GRACE);
         // Our connections go first: etcd's graceful stop waits for open client connections to
@@ -358,7 +361,7 @@ impl Session {
             MemberState::Planned => {
                 return Err(Error::Script(format!("member {name} has not been started")))
             }
-            MemberState::Stopped => return Ok(()),
+            MemberState::Stopped | MemberState::External => return Ok(()),
             MemberState::Running(_) => {}
         }
         if let Some(status) = self.exit_status(m) {
@@ -375,7 +378,12 @@ impl Session {
     pub(super) fn running_members(&mut self, id: ClusterId) -> Vec<MemberId> {
         self.members(id)
             .into_iter()
-            .filter(|&m| matches!(self.slot(m).state, MemberState::Running(_)))
+            .filter(|&m| {
+                matches!(
+                    self.slot(m).state,
+                    MemberState::Running(_) | MemberState::External
+                )
+            })
             .collect()
     }
 }

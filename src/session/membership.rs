@@ -90,6 +90,7 @@ impl Session {
     /// how).
     pub fn member_remove(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
         let name = self.member_name(m);
+        self.ensure_local(m, "member_remove")?;
         self.ensure_running(m)?;
         let via = self
             .running_members(m.cluster)

@@ -218,6 +218,7 @@ impl Session {
             spec,
             members,
             probe,
+            remote: None,
         });
         Ok(ClusterId(self.clusters.len() - 1))
     }
@@ -255,6 +256,11 @@ impl Session {
     }
 
     /// A member's client URL (runtime-chosen: keep it out of the transcript).
+    pub fn peer_url(&self, m: MemberId) -> String {
+        let slot = self.slot(m);
+        format!("https://{}:{}", slot.url_host, slot.peer_port)
+    }
+
     pub fn client_url(&self, m: MemberId) -> String {
         let slot = self.slot(m);
         format!("https://{}:{}", slot.url_host, slot.client_port)
@@ -299,6 +305,7 @@ impl Session {
         over: &MemberOverrides,
         acting_as: Option<&IdentitySpec>,
     ) -> OpResult<MemberId> {
+        self.ensure_local_target(Target::Cluster(id), "member_add")?;
         valid_name("member", name)?;
         if self
             .clusters
@@ -324,6 +331,14 @@ impl Session {
         }
         let (client_port, client_res) = ports::reserve()?;
         let (peer_port, peer_res) = ports::reserve()?;
+        let mut reserved = vec![client_res, peer_res];
+        let http_port = if self.cluster(id).spec.http_listener {
+            let (port, l) = ports::reserve()?;
+            reserved.push(l);
+            Some(port)
+        } else {
+            None
+        };
         let host = self.cluster(id).spec.host.clone();
         let peer_url = format!("https://{host}:{peer_port}");
         let probe = acting_as
@@ -373,8 +388,8 @@ impl Session {
             name: name.to_owned(),
             client_port,
             peer_port,
-            http_port: None,
-            reserved: vec![client_res, peer_res],
+            http_port,
+            reserved,
             state: MemberState::Planned,
             log,
             join: Some(join),

@@ -16,6 +16,7 @@ impl Session {
     /// An RBAC change (`user_add`, `role_add`, `role_grant`, `user_grant_role`, `auth_enable`),
     /// made through `target` as `id`.
     pub fn auth_op(&mut self, target: Target, op: AuthOp, id: &IdentitySpec) -> OpResult<()> {
+        self.ensure_local_target(target, "RBAC changes")?;
         let desc = format!("{} {}", op.describe(), self.via(target, id));
         let on_or_off = matches!(op, AuthOp::AuthEnable | AuthOp::AuthDisable);
         self.call(target, id, id.bound(), move |c| {

@@ -37,6 +37,35 @@ pub struct ClusterSpec {
 }
 
 impl ClusterSpec {
+    /// The spec of a cluster that runs elsewhere: its members' names (their endpoints), the CA
+    /// its clients trust, and the certificate the runtime acts as.
+    pub(super) fn remote(
+        name: &str,
+        names: Vec<String>,
+        ca: Rc<Ca>,
+        identity: Rc<Cert>,
+    ) -> ClusterSpec {
+        ClusterSpec {
+            names,
+            ca,
+            certs: vec![identity],
+            hosts: None,
+            client_cert_auth: true,
+            peer_cert_auth: true,
+            token: name.to_owned(),
+            host: String::new(),
+            client_ports: None,
+            peer_ports: None,
+            heartbeat_ms: 0,
+            election_ms: 0,
+            args: Vec::new(),
+            client_crl: false,
+            peer_crl: false,
+            http_listener: false,
+            health_timeout: crate::limits::HEALTH_TIMEOUT,
+        }
+    }
+
     /// Whether every member serves the same certificate.
     pub fn one_cert(&self) -> bool {
         self.certs.windows(2).all(|w| Rc::ptr_eq(&w[0], &w[1]))
@@ -132,19 +161,21 @@ impl IdentitySpec {
     }
 
     pub(super) fn describe(&self) -> String {
+        let login = match &self.login {
+            Some((user, _)) => format!(", logged in as user {user}"),
+            None => String::new(),
+        };
         if self.http_listener {
-            return "in plain text, on its http:// port".to_owned();
+            return format!("in plain text, on its http:// port{login}");
         }
         if self.plaintext {
-            return "in plain text".to_owned();
+            return format!("in plain text{login}");
         }
         let mut s = match &self.cert {
             Some(c) => format!("as {}", c.name),
             None => "without a client certificate".to_owned(),
         };
-        if let Some((user, _)) = &self.login {
-            s.push_str(&format!(", logged in as user {user}"));
-        }
+        s.push_str(&login);
         match self.trust_kind {
             TrustKind::Ca => {
                 if let Some(ca) = &self.trust {

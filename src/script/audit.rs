@@ -1,0 +1,104 @@
+//! Findings: `finding(item, title, check)` runs a check and reports it (pass, fail, not
+//! checkable) instead of ending the run, as an audit must; `not_checkable(reason)` says why a
+//! check cannot be made here. A run with a failed finding fails at its end.
+
+use std::rc::Rc;
+
+use rhai::{Dynamic, EvalAltResult};
+
+use super::catalog::{req, Primitive, Ty};
+use super::registrar::{Call, Registrar};
+use super::{find_fault, script_err};
+use crate::error::Error;
+use crate::fault::Fault;
+use crate::session::{Finding, Outcome};
+
+const FINDING: Primitive = Primitive {
+    name: "finding",
+    params: &[req("item", Ty::Str), req("title", Ty::Str), req("check", Ty::Closure)],
+    returns: Ty::Bool,
+    doc: "Runs `check` (a closure of checks: `expect_error`, `assert`...) as one finding of an\n\
+          audit, and reports it instead of ending the run: \"pass\", \"fail\" with the failed\n\
+          check's words as evidence (an operation that had to work and was refused fails it\n\
+          too), or \"not checkable\" (see `not_checkable`). Returns whether it passed. The run\n\
+          goes on, and fails at its end if any finding failed. Script mistakes and broken\n\
+          environments still end the run.",
+    example: "finding(\"CIS 2.2\", \"a client without a certificate is refused\",\n\
+              \x20       || expect_error(|| kv_get(prod, \"k\", #{ ca: ca }), [\"no client certificate\", \"refused at handshake\"]));",
+};
+
+const NOT_CHECKABLE: Primitive = Primitive {
+    name: "not_checkable",
+    params: &[req("reason", Ty::Str)],
+    returns: Ty::Unit,
+    doc: "Inside a `finding`, says that it cannot be checked here, and why (\"no CA key given\");\n\
+          the finding is reported as \"not checkable\". Outside one, it is a script error.",
+    example: "if ca_key == () { not_checkable(\"no CA key given: cannot mint an expired client certificate\"); }",
+};
+
+/// `finding(item, title, check)`.
+fn finding(c: &Call) -> Result<bool, Box<EvalAltResult>> {
+    let (item, title, check) = (c.string(0)?, c.string(1)?, c.closure(2)?);
+    let s = c.shared;
+    let before = super::last_op(s);
+    let (outcome, evidence) = match check.call_within_context::<Dynamic>(&c.ctx, ()) {
+        Ok(v) if v.as_bool() == Ok(false) => (Outcome::Fail, "the check returned false".into()),
+        Ok(_) if super::last_op(s) == before => {
+            return Err(script_err(format!(
+                "finding(\"{item}\"): its check made no operation and no check, so it would pass \
+                 whatever the cluster does"
+            )))
+        }
+        Ok(_) => {
+            let last = s.with_session_opt(|ss| ss.last_line()).unwrap_or_default();
+            (Outcome::Pass, last)
+        }
+        Err(e) => {
+            let Some(fault) = find_fault(&e) else {
+                return Err(e);
+            };
+            match fault.as_ref() {
+                Fault::Fatal(Error::CheckFailed(why)) => {
+                    s.forgive(&fault);
+                    // The first line: the raw words after it may hold addresses.
+                    (Outcome::Fail, why.lines().next().unwrap_or("").to_owned())
+                }
+                Fault::Fatal(Error::NotCheckable(why)) => {
+                    s.forgive(&fault);
+                    (Outcome::NotCheckable, why.clone())
+                }
+                Fault::Rejected { op, rejection, .. } if !fault.is_fatal() => (
+                    Outcome::Fail,
+                    format!("{op}: rejected: {}", rejection.summary()),
+                ),
+                _ => return Err(e),
+            }
+        }
+    };
+    let passed = outcome == Outcome::Pass;
+    s.with_session_opt(|ss| {
+        ss.finding(Finding {
+            item,
+            title,
+            outcome,
+            evidence,
+        })
+    })
+    .ok_or_else(|| script_err("finding(): this engine only checks scripts"))?;
+    Ok(passed)
+}
+
+/// Registers `finding` and `not_checkable`.
+pub fn register(r: &mut Registrar) {
+    r.primitive(FINDING, finding);
+    r.primitive(NOT_CHECKABLE, |c| -> Result<(), Box<EvalAltResult>> {
+        let why = c.string(0)?;
+        let fault = Rc::new(Fault::Fatal(Error::NotCheckable(why)));
+        let pos = c.ctx.call_position();
+        c.shared.record(&fault, pos);
+        Err(Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(fault),
+            pos,
+        )))
+    });
+}
