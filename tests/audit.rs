@@ -263,7 +263,7 @@ fn a_deployment_configured_as_the_benchmark_asks_passes() {
     // What each refusal looked like from the client's side, for whoever reads the log.
     eprintln!("{out}");
     assert_eq!(code, 0, "{out}");
-    assert_eq!(findings.len(), 10, "{out}");
+    assert_eq!(findings.len(), 11, "{out}");
     assert!(findings.iter().all(|(_, r)| r == "pass"), "{out}");
 }
 
@@ -305,7 +305,10 @@ fn each_defect_is_named_by_the_findings_it_fails() {
         ),
         (
             Defect::ExpiredServerCert,
-            &["the client port serves TLS with a certificate of the CA, for its name"],
+            &[
+                "the client port serves TLS with a certificate of the CA, for its name",
+                "the server certificate has 30 days or more left",
+            ],
         ),
     ];
     for (defect, expected) in cases {
@@ -426,7 +429,7 @@ fn a_bad_member_beside_a_good_one_is_named() {
     let bad = start(&dir, Defect::ClientCertAuthOff);
     let (code, findings, out) = audit_all(&dir, &[&good, &bad]);
     assert_eq!(code, 1, "{out}");
-    assert_eq!(findings.len(), 20, "{out}");
+    assert_eq!(findings.len(), 22, "{out}");
     let failed = failed(&findings);
     assert!(!failed.is_empty(), "{out}");
     assert!(failed.iter().all(|t| t.ends_with(" on audited-2")), "{out}");

@@ -67,7 +67,18 @@ const TAMPER: Primitive = Primitive {
               tamper(ca, \"crl\");",
 };
 
-/// Registers `bundle`, `renew`, `served_cert` and `tamper`.
+const SERVED_DAYS_LEFT: Primitive = Primitive {
+    name: "served_days_left",
+    params: &[req("member", Ty::Member), opt("identity", Ty::Identity)],
+    returns: Ty::Int,
+    doc: "Whole days until the certificate `member` serves on its client port now expires\n\
+          (negative once it has), seen as `served_cert` sees it. For a certificate about to\n\
+          expire: `assert(served_days_left(m) >= 30, ...)`. A handshake that fails is a\n\
+          rejection.",
+    example: "assert(served_days_left(c.member(\"infra1\")) >= 30, \"30 days or more left\");",
+};
+
+/// Registers `bundle`, `renew`, `served_cert`, `served_days_left` and `tamper`.
 pub fn register(r: &mut Registrar) {
     r.primitive(TAMPER, |c| {
         let word = c.string(1)?;
@@ -131,5 +142,13 @@ pub fn register(r: &mut Registrar) {
             None => None,
         };
         c.session(|ss| ss.served_cert(m, id.as_ref()))
+    });
+    r.primitive(SERVED_DAYS_LEFT, |c| {
+        let m = c.member(0)?;
+        let id = match c.get(1) {
+            Some(_) => Some(c.identity(1)?),
+            None => None,
+        };
+        c.session(|ss| ss.served_days_left(m, id.as_ref()))
     });
 }

@@ -83,29 +83,11 @@ impl Session {
     /// handshake of its own; named if this run made it. Returns how it reads.
     pub fn served_cert(&mut self, m: MemberId, id: Option<&IdentitySpec>) -> OpResult<String> {
         let name = self.member_name(m);
-        self.ensure_running(m)?;
-        let probe = match id.and_then(|i| i.cert.clone()) {
-            Some(c) => c,
-            None => Rc::new(self.cluster(m.cluster).probe.clone()),
-        };
-        let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p).map_err(Error::io(format!("failed to read {}", p.display())))
-        };
-        let (cert_pem, key_pem) = (read(&probe.cert_path)?, read(&probe.key_path)?);
-        let addr = std::net::SocketAddr::from((self.slot(m).ip, self.slot(m).client_port));
-        let dialer = self.dialer(m);
-        let leaf = self
-            .rt
-            .block_on(crate::etcd::served::served_leaf(
-                addr,
-                &dialer,
-                Some((&cert_pem, &key_pem)),
-            ))
-            .map_err(|detail| {
-                Fault::Fatal(Error::Environment(format!(
-                    "served cert of {name}: no certificate seen: {detail}"
-                )))
-            })?;
+        let leaf = self.served_leaf(m, id).map_err(|detail| {
+            Fault::Fatal(Error::Environment(format!(
+                "served cert of {name}: no certificate seen: {detail}"
+            )))
+        })?;
         let serial = crate::pki::read_serial(&leaf)?;
         let seen = match self.issued.iter().find(|(_, s, _)| *s == serial) {
             Some((cert, _, 0)) => format!("{cert} (as issued)"),
@@ -114,5 +96,63 @@ impl Session {
         };
         self.transcript.line(format!("{name} serves {seen}"));
         Ok(seen)
+    }
+
+    /// `served_days_left(member, identity)`: whole days until the certificate the member serves
+    /// now expires (negative once it has). A handshake that fails is a rejection, classed from
+    /// the client's side.
+    pub fn served_days_left(&mut self, m: MemberId, id: Option<&IdentitySpec>) -> OpResult<i64> {
+        let op = format!("served certificate of {}", self.member_name(m));
+        let leaf = self.served_leaf(m, id).map_err(|detail| {
+            let class = crate::etcd::reject::classify_client_error(&detail).unwrap_or(
+                if self.is_remote(m) {
+                    crate::etcd::reject::Class::RefusedAtHandshake
+                } else {
+                    crate::etcd::reject::Class::TlsRejected
+                },
+            );
+            Fault::rejected(
+                op.clone(),
+                crate::etcd::reject::Rejection::unlogged(
+                    class,
+                    crate::etcd::reject::Witness::Client,
+                    detail,
+                ),
+            )
+        })?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&leaf).map_err(|e| {
+            Error::Environment(format!(
+                "{op}: the member served no certificate we can read: {e}"
+            ))
+        })?;
+        let left = (cert.validity().not_after.to_datetime() - time::OffsetDateTime::now_utc())
+            .whole_days();
+        self.transcript.line(if left >= 0 {
+            format!("{op}: {left} days left")
+        } else {
+            format!("{op}: expired {} days ago", -left)
+        });
+        Ok(left)
+    }
+
+    /// The leaf certificate `m` serves now, seen through a handshake of our own as `id`'s
+    /// certificate (by default the cluster's probe).
+    fn served_leaf(&mut self, m: MemberId, id: Option<&IdentitySpec>) -> Result<Vec<u8>, String> {
+        self.ensure_running(m).map_err(|e| e.to_string())?;
+        let probe = match id.and_then(|i| i.cert.clone()) {
+            Some(c) => c,
+            None => Rc::new(self.cluster(m.cluster).probe.clone()),
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("failed to read {}: {e}", p.display()))
+        };
+        let (cert_pem, key_pem) = (read(&probe.cert_path)?, read(&probe.key_path)?);
+        let addr = std::net::SocketAddr::from((self.slot(m).ip, self.slot(m).client_port));
+        let dialer = self.dialer(m);
+        self.rt.block_on(crate::etcd::served::served_leaf(
+            addr,
+            &dialer,
+            Some((&cert_pem, &key_pem)),
+        ))
     }
 }

@@ -270,7 +270,9 @@ fn run(endpoints: &[Endpoint], prefix: &str, spec: Pace, stop: &AtomicBool) -> T
 }
 
 /// One write, by `deadline`: on the current member, moving to the next on a failure, asking
-/// again on "not yet". The error is the class of the last failure.
+/// again on "not yet". The error is "tls rejected" if a member refused the handshake on any
+/// try (what follows such a refusal, a closed connection, says less), else the class of the
+/// last failure.
 async fn write(
     endpoints: &[Endpoint],
     clients: &mut [Option<etcd_client::Client>],
@@ -279,10 +281,16 @@ async fn write(
     deadline: Instant,
 ) -> std::result::Result<(), String> {
     let mut last = Class::Timeout.name().to_owned();
+    let refused = Class::TlsRejected.name();
+    let mut was_refused = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(last);
+            return Err(if was_refused {
+                refused.to_owned()
+            } else {
+                last
+            });
         }
         let attempt = left.min(ATTEMPT_TIMEOUT);
         let e = &endpoints[*cur];
@@ -296,6 +304,7 @@ async fn write(
                 Ok(Ok(c)) => clients[*cur] = Some(c),
                 Ok(Err(detail)) => {
                     last = class_of(&detail, true);
+                    was_refused |= last == refused;
                     *cur = (*cur + 1) % endpoints.len();
                     // A refused connection comes back at once: no loop at full speed.
                     tokio::time::sleep(limits::CALL_RETRY_INTERVAL).await;
@@ -323,6 +332,7 @@ async fn write(
                     continue;
                 }
                 last = class_of(&detail, false);
+                was_refused |= last == refused;
             }
             Err(_) => last = Class::Timeout.name().to_owned(),
         }
