@@ -1,5 +1,6 @@
-//! Membership primitives: `member_add`, `member_list`, `member_remove`, each acting as an
-//! identity (by default the cluster's own admin certificate, which is no user of the script's).
+//! Membership primitives: `member_add`, `member_list`, `member_update`, `member_remove`, each
+//! acting as an identity (by default the cluster's own admin certificate, which is no user of
+//! the script's).
 
 use rhai::{Array, Dynamic, Map};
 
@@ -45,6 +46,19 @@ const MEMBER_LIST: Primitive = Primitive {
     example: "assert_eq(member_list(c, alice), [\"infra1\", \"infra2\", \"infra3\"]);",
 };
 
+const MEMBER_UPDATE: Primitive = Primitive {
+    name: "member_update",
+    params: &[req("member", Ty::Member), opt("acting_as", Ty::Identity)],
+    returns: Ty::Unit,
+    doc: "Asks another running member of its cluster, as `acting_as` (by default a certificate\n\
+          of the cluster's own, as `member_add`), to update `member`'s peer URLs to what they\n\
+          are: nothing changes, but etcd checks the permission as for any update. With auth on,\n\
+          only root may.",
+    example:
+        "expect_error(|| member_update(c.member(\"infra2\"), alice), \"permission denied\");\n\
+              member_update(c.member(\"infra2\"), root);",
+};
+
 const MEMBER_REMOVE: Primitive = Primitive {
     name: "member_remove",
     params: &[req("member", Ty::Member), opt("acting_as", Ty::Identity)],
@@ -75,6 +89,14 @@ pub fn register(r: &mut Registrar) {
         let (t, id) = (c.target(0)?, c.identity(1)?);
         let names = c.session(|ss| ss.member_list(t, &id))?;
         Ok(names.into_iter().map(Dynamic::from).collect::<Array>())
+    });
+    r.primitive(MEMBER_UPDATE, |c| {
+        let m = c.member(0)?;
+        let id = match c.get(1) {
+            Some(d) => Some(identity(d, "member_update()")?),
+            None => None,
+        };
+        c.session(|ss| ss.member_update(m, id.as_ref()))
     });
     r.primitive(MEMBER_REMOVE, |c| {
         let m = c.member(0)?;

@@ -127,4 +127,46 @@ impl Session {
         self.stop_member(m)?;
         Ok(())
     }
+
+    /// `member_update(member, identity)`: asks another running member, as `acting_as`, to set
+    /// `member`'s peer URLs to what they are: no change, but etcd checks the permission all the
+    /// same, so a script shows who may update the membership.
+    pub fn member_update(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
+        let name = self.member_name(m);
+        self.ensure_local(m, "member_update")?;
+        self.ensure_running(m)?;
+        let via = self
+            .running_members(m.cluster)
+            .into_iter()
+            .find(|&o| o != m)
+            .unwrap_or(m);
+        let op = match acting_as {
+            Some(who) => format!(
+                "member update {name} (its peer URL, unchanged) via {} {}",
+                self.member_name(via),
+                who.describe()
+            ),
+            None => format!(
+                "member update {name} (its peer URL, unchanged) via {}",
+                self.member_name(via)
+            ),
+        };
+        let id = &acting_as
+            .cloned()
+            .unwrap_or_else(|| self.admin_identity(m.cluster));
+        let listed = self
+            .list(Target::Member(via), id)
+            .map_err(|f| f.named(&op))?;
+        let Some(&(_, member_id)) = listed.iter().find(|(n, _)| *n == name) else {
+            return Err(Error::Script(format!("{op}: etcd lists no member named {name}")).into());
+        };
+        let url = self.peer_url(m);
+        self.membership_call(Target::Member(via), id, move |c| {
+            let url = url.clone();
+            Box::pin(async move { c.member_update(member_id, [url]).await.map(|_| ()) })
+        })
+        .map_err(|f| f.named(&op))?;
+        self.transcript.line(format!("{op}: updated"));
+        Ok(())
+    }
 }
