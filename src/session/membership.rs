@@ -85,41 +85,61 @@ impl Session {
         Ok(names)
     }
 
-    /// `member_remove(member, identity)`: asks another running member of its cluster to remove
-    /// it, then stops its process (a removed member stops serving on its own; we do not wait on
-    /// how).
-    pub fn member_remove(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
+    /// What a change to `m`'s membership needs: the running member to ask (another one if
+    /// `alone_ok` is false), the operation's words, the identity, and etcd's ID of `m`.
+    fn membership_change(
+        &mut self,
+        m: MemberId,
+        what: &str,
+        acting_as: Option<&IdentitySpec>,
+        alone_ok: bool,
+    ) -> OpResult<(MemberId, String, IdentitySpec, u64)> {
         let name = self.member_name(m);
-        self.ensure_local(m, "member_remove")?;
+        let verb = what.split(' ').next().unwrap_or(what);
+        self.ensure_local(m, &format!("member_{verb}"))?;
         self.ensure_running(m)?;
-        let via = self
+        let other = self
             .running_members(m.cluster)
             .into_iter()
-            .find(|&o| o != m)
-            .ok_or_else(|| {
-                Error::Script(format!(
-                    "member_remove({name}): no other member of its cluster is running to ask"
+            .find(|&o| o != m);
+        let via = match other {
+            Some(o) => o,
+            None if alone_ok => m,
+            None => {
+                return Err(Error::Script(format!(
+                    "member_{verb}({name}): no other member of its cluster is running to ask"
                 ))
-            })?;
+                .into())
+            }
+        };
         let op = match acting_as {
             Some(who) => format!(
-                "member remove {name} via {} {}",
+                "member {what} via {} {}",
                 self.member_name(via),
                 who.describe()
             ),
-            None => format!("member remove {name} via {}", self.member_name(via)),
+            None => format!("member {what} via {}", self.member_name(via)),
         };
-        let id = &acting_as
+        let id = acting_as
             .cloned()
             .unwrap_or_else(|| self.admin_identity(m.cluster));
         let listed = self
-            .list(Target::Member(via), id)
+            .list(Target::Member(via), &id)
             .map_err(|f| f.named(&op))?;
         let Some(&(_, member_id)) = listed.iter().find(|(n, _)| *n == name) else {
             return Err(Error::Script(format!("{op}: etcd lists no member named {name}")).into());
         };
-        tracing::debug!(member_id, "removing member");
-        self.membership_call(Target::Member(via), id, move |c| {
+        tracing::debug!(member_id, what, "membership change");
+        Ok((via, op, id, member_id))
+    }
+
+    /// `member_remove(member, identity)`: asks another running member of its cluster to remove
+    /// it, then stops its process (a removed member stops serving on its own; we do not wait on
+    /// how).
+    pub fn member_remove(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
+        let what = format!("remove {}", self.member_name(m));
+        let (via, op, id, member_id) = self.membership_change(m, &what, acting_as, false)?;
+        self.membership_call(Target::Member(via), &id, move |c| {
             Box::pin(async move { c.member_remove(member_id).await.map(|_| ()) })
         })
         .map_err(|f| f.named(&op))?;
@@ -132,36 +152,10 @@ impl Session {
     /// `member`'s peer URLs to what they are: no change, but etcd checks the permission all the
     /// same, so a script shows who may update the membership.
     pub fn member_update(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
-        let name = self.member_name(m);
-        self.ensure_local(m, "member_update")?;
-        self.ensure_running(m)?;
-        let via = self
-            .running_members(m.cluster)
-            .into_iter()
-            .find(|&o| o != m)
-            .unwrap_or(m);
-        let op = match acting_as {
-            Some(who) => format!(
-                "member update {name} (its peer URL, unchanged) via {} {}",
-                self.member_name(via),
-                who.describe()
-            ),
-            None => format!(
-                "member update {name} (its peer URL, unchanged) via {}",
-                self.member_name(via)
-            ),
-        };
-        let id = &acting_as
-            .cloned()
-            .unwrap_or_else(|| self.admin_identity(m.cluster));
-        let listed = self
-            .list(Target::Member(via), id)
-            .map_err(|f| f.named(&op))?;
-        let Some(&(_, member_id)) = listed.iter().find(|(n, _)| *n == name) else {
-            return Err(Error::Script(format!("{op}: etcd lists no member named {name}")).into());
-        };
+        let what = format!("update {} (its peer URL, unchanged)", self.member_name(m));
+        let (via, op, id, member_id) = self.membership_change(m, &what, acting_as, true)?;
         let url = self.peer_url(m);
-        self.membership_call(Target::Member(via), id, move |c| {
+        self.membership_call(Target::Member(via), &id, move |c| {
             let url = url.clone();
             Box::pin(async move { c.member_update(member_id, [url]).await.map(|_| ()) })
         })
