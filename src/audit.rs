@@ -83,8 +83,18 @@ pub fn to_json(findings: &[Finding]) -> String {
 /// Runs the battery; returns the exit code (0: no finding failed).
 pub fn run(args: &AuditArgs) -> Result<i32> {
     let deadline = Instant::now() + args.timeout;
-    if args.endpoints.is_empty() {
-        return Err(Error::Script("audit: give --endpoints".into()));
+    // A URL that cannot be one is the command line's mistake (exit 2), not the battery's.
+    for url in args.endpoints.iter().chain(&args.peer_endpoints) {
+        let ok = url
+            .strip_prefix("https://")
+            .and_then(|rest| rest.trim_end_matches('/').rsplit_once(':'))
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            crate::transcript::err(format!(
+                "error: audit: `{url}` is not an endpoint: give https://host:port"
+            ));
+            return Ok(exit_code::USAGE);
+        }
     }
     let mut audit = Map::new();
     audit.insert("endpoints".into(), urls(&args.endpoints));

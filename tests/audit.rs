@@ -434,3 +434,33 @@ fn a_bad_member_beside_a_good_one_is_named() {
     assert!(!failed.is_empty(), "{out}");
     assert!(failed.iter().all(|t| t.ends_with(" on audited-2")), "{out}");
 }
+
+/// A URL that is no endpoint is the command line's mistake; a remote member has no peer URL.
+#[test]
+fn bad_endpoints_and_remote_peer_urls_are_refused_plainly() {
+    let (_keep, dir) = pki_dir();
+    let p = |f: &str| dir.join(f).display().to_string();
+    let out = Command::new(common::bin())
+        .args([
+            "audit",
+            "--endpoints",
+            "127.0.0.1:2379",
+            "--cacert",
+            &p("ca.crt"),
+        ])
+        .args(["--cert", &p("client.crt"), "--key", &p("client.key")])
+        .output()
+        .expect("etcdscript audit");
+    assert_eq!(out.status.code(), Some(2));
+    common::assert_has(
+        &String::from_utf8_lossy(&out.stderr),
+        "`127.0.0.1:2379` is not an endpoint: give https://host:port",
+    );
+    common::Case::new("remote-peer-url.rhai")
+        .script(common::ONE_MEMBER)
+        .script(r#"let r = remote_cluster("r", #{ endpoints: [m1.client_url], ca: ca, identity: client });"#)
+        .script(r#"print(r.member("r-1").peer_url);"#)
+        .run()
+        .code(etcdscript::error::exit_code::SCRIPT_ERROR)
+        .stderr_has("member r-1 is remote: its peer URL is not known here");
+}

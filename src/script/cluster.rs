@@ -307,7 +307,9 @@ pub fn register(r: &mut Registrar) {
             Ty::Str,
             "its peer URL (ports are the runtime's: keep it out of the transcript)",
         ),
-        |s, m: &MemberId| session(s, |ss| ss.peer_url(*m)),
+        |s, m: &MemberId| {
+            session(s, |ss| ss.peer_url(*m))?.map_err(|e| super::script_err(e.to_string()))
+        },
     );
 }
 

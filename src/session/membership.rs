@@ -154,7 +154,7 @@ impl Session {
     pub fn member_update(&mut self, m: MemberId, acting_as: Option<&IdentitySpec>) -> OpResult<()> {
         let what = format!("update {} (its peer URL, unchanged)", self.member_name(m));
         let (via, op, id, member_id) = self.membership_change(m, &what, acting_as, true)?;
-        let url = self.peer_url(m);
+        let url = self.peer_url(m)?;
         self.membership_call(Target::Member(via), &id, move |c| {
             let url = url.clone();
             Box::pin(async move { c.member_update(member_id, [url]).await.map(|_| ()) })

@@ -256,9 +256,17 @@ impl Session {
     }
 
     /// A member's client URL (runtime-chosen: keep it out of the transcript).
-    pub fn peer_url(&self, m: MemberId) -> String {
+    /// A member's peer URL; a remote member's is not known (its endpoint is a client URL).
+    pub fn peer_url(&self, m: MemberId) -> Result<String> {
+        if self.is_remote(m) {
+            return Err(Error::Script(format!(
+                "member {} is remote: its peer URL is not known here (give the peer endpoints \
+                 as a remote cluster of their own)",
+                self.member_name(m)
+            )));
+        }
         let slot = self.slot(m);
-        format!("https://{}:{}", slot.url_host, slot.peer_port)
+        Ok(format!("https://{}:{}", slot.url_host, slot.peer_port))
     }
 
     pub fn client_url(&self, m: MemberId) -> String {
