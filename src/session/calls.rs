@@ -128,6 +128,16 @@ impl Session {
         Ok(tls)
     }
 
+    /// The logs a call to `m` is attributed from: its own, or none for a remote member (what
+    /// the client saw is all there is).
+    pub(super) fn logs_of(&self, m: MemberId) -> Vec<MemberLog> {
+        if self.is_remote(m) {
+            Vec::new()
+        } else {
+            vec![self.slot(m).log.clone()]
+        }
+    }
+
     /// Where a client of `m` as `id` connects: its client port, or its plain-text one.
     pub(super) fn client_addr(&self, m: MemberId, id: &IdentitySpec) -> Result<SocketAddr> {
         let slot = self.slot(m);
@@ -161,12 +171,7 @@ impl Session {
                 self.dialer(m),
             ),
         };
-        // A remote member keeps no log here: what the client saw is all there is.
-        let logs = if self.is_remote(m) {
-            Vec::new()
-        } else {
-            vec![self.slot(m).log.clone()]
-        };
+        let logs = self.logs_of(m);
         Ok(Prepared {
             member: m,
             connection,

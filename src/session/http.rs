@@ -36,11 +36,7 @@ impl Session {
         let addr = self.client_addr(m, id)?;
         let tls = self.client_tls(m, id)?;
         let dialer = self.dialer(m);
-        let logs = if self.is_remote(m) {
-            Vec::new()
-        } else {
-            vec![self.slot(m).log.clone()]
-        };
+        let logs = self.logs_of(m);
         let host = format!("{}:{}", tls.server_name, addr.port());
         let req = http::request(method, path, &host, body);
         let bound = self.bounded(id.bound());
