@@ -381,7 +381,17 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
                     "note: tested with etcd 3.4 and 3.5; {version} may log differently"
                 ));
             }
-            out(format!("temp dir: {}", std::env::temp_dir().display()));
+            let tmp = std::env::temp_dir();
+            match crate::workdirs::free_bytes(&tmp) {
+                Some(free) => out(format!(
+                    "temp dir: {} ({} free: room for {} members at about {} each)",
+                    tmp.display(),
+                    crate::lifecycle::human_size(free),
+                    free / crate::limits::MEMBER_DISK_BYTES,
+                    crate::lifecycle::human_size(crate::limits::MEMBER_DISK_BYTES)
+                )),
+                None => out(format!("temp dir: {}", tmp.display())),
+            }
             Ok(())
         }
         // The suite has said what passed and failed; its code is the verdict.

@@ -246,11 +246,14 @@ pub fn tree_size(path: &Path) -> u64 {
         .sum()
 }
 
-/// `1.5 MiB`, `12 KiB`, `300 bytes`.
+/// `2.3 GiB`, `1.5 MiB`, `12 KiB`, `300 bytes`.
 pub fn human_size(bytes: u64) -> String {
     const KIB: u64 = 1 << 10;
     const MIB: u64 = 1 << 20;
-    if bytes >= MIB {
+    const GIB: u64 = 1 << 30;
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    } else if bytes >= MIB {
         format!("{:.1} MiB", bytes as f64 / MIB as f64)
     } else if bytes >= KIB {
         format!("{} KiB", bytes.div_ceil(KIB))

@@ -48,6 +48,10 @@ pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MEMBERSHIP_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// How many times a member whose port was taken between our pick and its bind is started again.
 pub const PORT_RETRIES: usize = 5;
+/// The disk room a member's data dir takes as it starts: etcd preallocates two write-ahead log
+/// segments of 64 MB (the first and the next), and its database and log add a little. A member
+/// is not started with less free (an environment error, not a failed start).
+pub const MEMBER_DISK_BYTES: u64 = 130_000_000;
 /// How many log lines an error about a member quotes.
 pub const LOG_TAIL_LINES: usize = 8;
 /// The largest script `run` and `check` read.

@@ -12,6 +12,15 @@ pub const OWNER_FILE: &str = "owner";
 /// Work dirs made in the temp dir start with this.
 pub const WORKDIR_PREFIX: &str = "etcdscript-";
 
+/// The bytes an unprivileged process may still write on the file system holding `dir`, where
+/// the system tells.
+// The field types are u64 on 64-bit Linux, narrower elsewhere.
+#[allow(clippy::useless_conversion)]
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size())))
+}
+
 /// Who owns a work dir: the process (PID and start time, so that a reused PID is not taken for
 /// it), the PID namespace its PID means something in, the boot it ran in, and whether the user
 /// asked to keep the dir.

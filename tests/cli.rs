@@ -150,6 +150,8 @@ fn doctor_reports_the_etcd_binary_and_its_version() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("etcd: "), "{}", run.stdout);
     common::assert_has(&run.stdout, "(version 3.");
+    common::assert_has(&run.stdout, " free: room for ");
+    common::assert_has(&run.stdout, " members at about 124.0 MiB each)");
     let run = etcdscript(&["doctor", "--etcd", "/nonexistent/etcd"]);
     assert_eq!(run.code, ENVIRONMENT, "{}", run.stderr);
     common::assert_has(&run.stderr, "/nonexistent/etcd does not exist");

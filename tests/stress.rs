@@ -29,7 +29,8 @@ fn sixteen_scenarios_at_once_print_their_solo_transcripts_and_leave_nothing() {
     scripts.sort();
     assert!(scripts.len() >= 8, "{scripts:?}");
     let mix: Vec<String> = scripts.iter().cycle().take(16).cloned().collect();
-    let tmp = tempfile::tempdir().unwrap();
+    // Up to 60 members at once: their data dirs go where there is room for them.
+    let tmp = common::roomy_tmpdir(60);
     let tmpdir = tmp.path().to_str().unwrap().to_owned();
     let runs: Vec<(String, common::Run)> = std::thread::scope(|s| {
         let handles: Vec<_> = mix

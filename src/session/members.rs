@@ -26,6 +26,23 @@ impl Session {
         Ok(b)
     }
 
+    /// Why a member cannot have its data dir where the run keeps them, if the disk is short of
+    /// room: etcd that meets a full disk stops without a word in its log (it cannot write one),
+    /// which would pass for a failed start.
+    pub(super) fn disk_short(&self, name: &str) -> Option<String> {
+        let free = crate::workdirs::free_bytes(&self.members_dir)?;
+        (free < limits::MEMBER_DISK_BYTES).then(|| {
+            format!(
+                "no room on disk for member {name}: {} free where its data dir goes ({}), and \
+                 etcd takes about {} per member (it preallocates its write-ahead log); free some \
+                 space, or set TMPDIR (or --workdir) to a file system with room",
+                lifecycle::human_size(free),
+                self.members_dir.display(),
+                lifecycle::human_size(limits::MEMBER_DISK_BYTES)
+            )
+        })
+    }
+
     pub(super) fn member_args(&self, m: MemberId, over: &MemberOverrides) -> Vec<String> {
         let c = self.cluster(m.cluster);
         let s = &c.spec;
@@ -128,6 +145,9 @@ impl Session {
             ))
             .into());
         }
+        if let Some(why) = self.disk_short(&name) {
+            return Err(Error::Environment(why).into());
+        }
         // Refusals of this start count from here, in every member's log (its own too).
         for slot in &mut self.clusters[m.cluster.0].members {
             slot.refusal_mark = slot.log.mark();
@@ -217,6 +237,13 @@ impl Session {
             offset = end;
             if let Some(status) = self.exit_status(m) {
                 self.slot_mut(m).state = MemberState::Stopped;
+                if let Some(why) = self.disk_short(&log.member) {
+                    return Err(Error::Environment(format!(
+                        "member {} exited ({status}) while starting: {why}",
+                        log.member
+                    ))
+                    .into());
+                }
                 return Err(Fault::rejected(
                     String::new(),
                     Rejection::unlogged(
