@@ -76,6 +76,7 @@ pub fn to_json(findings: &[Finding]) -> String {
         "passed": count(Outcome::Pass),
         "failed": count(Outcome::Fail),
         "not_checkable": count(Outcome::NotCheckable),
+        "info": count(Outcome::Info),
     }))
     .unwrap_or_default()
 }

@@ -187,6 +187,18 @@ fn audit(dir: &Path, e: &HandStarted) -> (i32, Vec<(String, String)>, String) {
 
 /// Runs the audit of every member in `es`, each an endpoint of its own.
 fn audit_all(dir: &Path, es: &[&HandStarted]) -> (i32, Vec<(String, String)>, String) {
+    let (code, findings, out) = audit_report(dir, es, true);
+    let findings = findings.into_iter().map(|(t, r, _)| (t, r)).collect();
+    (code, findings, out)
+}
+
+/// Runs the audit of `es`, with the CA's key or without; returns the exit code, the findings as
+/// (title, result, evidence), and what it printed.
+fn audit_report(
+    dir: &Path,
+    es: &[&HandStarted],
+    ca_key: bool,
+) -> (i32, Vec<(String, String, String)>, String) {
     let json = dir.join("audit.json");
     let _ = std::fs::remove_file(&json);
     let p = |f: &str| dir.join(f).display().to_string();
@@ -209,8 +221,6 @@ fn audit_all(dir: &Path, es: &[&HandStarted]) -> (i32, Vec<(String, String)>, St
             &p("client.crt"),
             "--key",
             &p("client.key"),
-            "--ca-key",
-            &p("ca.key"),
             "--other-ca",
             &p("k8s-ca.crt"),
             "--other-ca-key",
@@ -218,6 +228,11 @@ fn audit_all(dir: &Path, es: &[&HandStarted]) -> (i32, Vec<(String, String)>, St
             "--json",
             &json.display().to_string(),
         ])
+        .args(if ca_key {
+            vec!["--ca-key".to_owned(), p("ca.key")]
+        } else {
+            vec![]
+        })
         .output()
         .expect("etcdscript audit");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned()
@@ -234,6 +249,7 @@ fn audit_all(dir: &Path, es: &[&HandStarted]) -> (i32, Vec<(String, String)>, St
             (
                 f["title"].as_str().unwrap().to_owned(),
                 f["result"].as_str().unwrap().to_owned(),
+                f["evidence"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
@@ -263,8 +279,87 @@ fn a_deployment_configured_as_the_benchmark_asks_passes() {
     // What each refusal looked like from the client's side, for whoever reads the log.
     eprintln!("{out}");
     assert_eq!(code, 0, "{out}");
-    assert_eq!(findings.len(), 11, "{out}");
-    assert!(findings.iter().all(|(_, r)| r == "pass"), "{out}");
+    assert_eq!(findings.len(), 12, "{out}");
+    let rbac = "authentication and role-based access control on audited-1";
+    for (title, result) in &findings {
+        let want = if title == rbac { "info" } else { "pass" };
+        assert_eq!(result, want, "{title}:\n{out}");
+    }
+}
+
+/// etcdctl beside the etcd under test (Debian's etcd-client, or the wheel's), as an operator
+/// would use it.
+fn etcdctl(dir: &Path, e: &HandStarted, args: &[&str]) {
+    let etcd = PathBuf::from(std::env::var("ETCDSCRIPT_ETCD").unwrap_or_else(|_| "etcd".into()));
+    let beside = etcd.with_file_name("etcdctl");
+    let bin = if beside.is_file() {
+        beside
+    } else {
+        PathBuf::from("etcdctl")
+    };
+    let p = |f: &str| dir.join(f).display().to_string();
+    let out = Command::new(&bin)
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints=https://127.0.0.1:{}", e.client))
+        .args(["--cacert", &p("ca.crt"), "--cert", &p("client.crt")])
+        .args(["--key", &p("client.key")])
+        .args(args)
+        .output()
+        .expect("etcdctl");
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether RBAC is on is reported (info), never judged: off, then on once an operator enables
+/// it with etcdctl; with the CA's key (a certificate naming no user tries to read) and without
+/// it (the gateway's answer).
+#[test]
+fn rbac_is_reported_off_and_on_with_the_ca_key_or_without() {
+    let (_keep, dir) = pki_dir();
+    let e = start(&dir, Defect::None);
+    let rbac = "authentication and role-based access control on audited-1";
+    let seen = |ca_key: bool| {
+        let (code, findings, out) = audit_report(&dir, &[&e], ca_key);
+        assert_eq!(code, 0, "an observation never fails the audit:\n{out}");
+        let (_, result, evidence) = findings
+            .iter()
+            .find(|(t, _, _)| t == rbac)
+            .unwrap_or_else(|| panic!("no RBAC finding:\n{out}"))
+            .clone();
+        assert_eq!(result, "info", "{out}");
+        evidence
+    };
+    for ca_key in [true, false] {
+        assert!(seen(ca_key).starts_with("off: "), "{}", seen(ca_key));
+    }
+    // The client's CN becomes a user with the root role, so that it can still do everything.
+    for args in [
+        &["user", "add", "root:root-pw", "--interactive=false"][..],
+        &["user", "grant-role", "root", "root"],
+        &[
+            "user",
+            "add",
+            "etcd-client:client-pw",
+            "--interactive=false",
+        ],
+        &["user", "grant-role", "etcd-client", "root"],
+        &["auth", "enable"],
+    ] {
+        etcdctl(&dir, &e, args);
+    }
+    assert_eq!(
+        seen(true),
+        "on: a certificate of the CA whose name is no user is refused (permission denied)"
+    );
+    assert!(
+        seen(false).starts_with("on: the gRPC gateway refuses"),
+        "{}",
+        seen(false)
+    );
 }
 
 #[test]
@@ -429,7 +524,7 @@ fn a_bad_member_beside_a_good_one_is_named() {
     let bad = start(&dir, Defect::ClientCertAuthOff);
     let (code, findings, out) = audit_all(&dir, &[&good, &bad]);
     assert_eq!(code, 1, "{out}");
-    assert_eq!(findings.len(), 22, "{out}");
+    assert_eq!(findings.len(), 24, "{out}");
     let failed = failed(&findings);
     assert!(!failed.is_empty(), "{out}");
     assert!(failed.iter().all(|t| t.ends_with(" on audited-2")), "{out}");
@@ -463,4 +558,43 @@ fn bad_endpoints_and_remote_peer_urls_are_refused_plainly() {
         .run()
         .code(etcdscript::error::exit_code::SCRIPT_ERROR)
         .stderr_has("member r-1 is remote: its peer URL is not known here");
+}
+
+/// An observation reports what its probe saw and never fails the run; a probe that saw nothing
+/// of the cluster, or says nothing, is the script's mistake. A caught refusal has a class.
+#[test]
+fn observe_reports_a_probe_and_refuses_one_that_sees_nothing() {
+    common::Case::new("observe.rhai")
+        .script(common::ONE_MEMBER)
+        .script(
+            r#"let stranger = issue(ca("other"), "stranger");
+let seen = observe("mine", "what a stranger meets", || {
+    let class = "";
+    try { kv_get(m1, "k", stranger); } catch (e) { class = e.class; }
+    "refused: " + class
+});
+assert_eq(seen, "refused: unknown authority");
+observe("mine", "not here", || { kv_get(m1, "k", client); not_checkable("no reason"); });
+"#,
+        )
+        .run()
+        .code(0)
+        .stdout_has("finding mine (what a stranger meets): info: refused: unknown authority")
+        .stdout_has("finding mine (not here): not checkable: no reason");
+    common::Case::new("observe-int.rhai")
+        .script(common::ONE_MEMBER)
+        .script(r#"observe("mine", "a number", || { kv_get(m1, "k", client); 42 });"#)
+        .run()
+        .code(etcdscript::error::exit_code::SCRIPT_ERROR)
+        .stderr_has(
+            "observe(\"mine\"): its probe must return a string saying what it saw, got int",
+        );
+    common::Case::new("observe-nothing.rhai")
+        .script(common::ONE_MEMBER)
+        .script(r#"observe("mine", "nothing", || "all fine");"#)
+        .run()
+        .code(etcdscript::error::exit_code::SCRIPT_ERROR)
+        .stderr_has(
+            "observe(\"mine\"): its probe made no operation, so it saw nothing of the cluster",
+        );
 }

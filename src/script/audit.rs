@@ -1,12 +1,14 @@
 //! Findings: `finding(item, title, check)` runs a check and reports it (pass, fail, not
 //! checkable) instead of ending the run, as an audit must; `not_checkable(reason)` says why a
-//! check cannot be made here. A run with a failed finding fails at its end.
+//! check cannot be made here. A run with a failed finding fails at its end. `observe(item,
+//! title, probe)` reports what a probe saw (info), where there is nothing to pass or fail; a
+//! caught error's `class` lets a probe tell refusals apart.
 
 use std::rc::Rc;
 
 use rhai::{Dynamic, EvalAltResult};
 
-use super::catalog::{req, Primitive, Ty};
+use super::catalog::{prop, req, Primitive, Ty};
 use super::registrar::{Call, Registrar};
 use super::{find_fault, script_err};
 use crate::error::Error;
@@ -35,6 +37,72 @@ const NOT_CHECKABLE: Primitive = Primitive {
           the finding is reported as \"not checkable\". Outside one, it is a script error.",
     example: "if ca_key == () { not_checkable(\"no CA key given: cannot mint an expired client certificate\"); }",
 };
+
+const OBSERVE: Primitive = Primitive {
+    name: "observe",
+    params: &[req("item", Ty::Str), req("title", Ty::Str), req("probe", Ty::Closure)],
+    returns: Ty::Any,
+    doc: "Runs `probe`, a closure that looks at the cluster and returns a string saying what it\n\
+          saw, and reports that as an observation of an audit: \"info\", neither pass nor fail,\n\
+          for what has no right answer here (whether RBAC is on). `not_checkable` inside it\n\
+          reports \"not checkable\". Returns the string, or `()` if not checkable. A probe that\n\
+          returns no string, or makes no operation, is a script error; a check that fails\n\
+          inside it, or an operation refused there and not caught, ends the run as anywhere\n\
+          else (a probe observes; a `finding` checks).",
+    example: "observe(\"RBAC\", \"role-based access control\", || {\n\
+              \x20   let seen = \"off: a certificate naming no user reads keys\";\n\
+              \x20   try { kv_get(m1, \"k\", nobody); }\n\
+              \x20   catch (e) { if e.class != \"permission denied\" { not_checkable(`${e}`); } seen = \"on\"; }\n\
+              \x20   seen\n\
+              });",
+};
+
+/// `observe(item, title, probe)`.
+fn observe(c: &Call) -> Result<Dynamic, Box<EvalAltResult>> {
+    let (item, title, probe) = (c.string(0)?, c.string(1)?, c.closure(2)?);
+    let s = c.shared;
+    let before = super::last_op(s);
+    let (outcome, evidence) = match probe.call_within_context::<Dynamic>(&c.ctx, ()) {
+        Ok(_) if super::last_op(s) == before => {
+            return Err(script_err(format!(
+                "observe(\"{item}\"): its probe made no operation, so it saw nothing of the cluster"
+            )))
+        }
+        Ok(v) if v.is_string() => (Outcome::Info, v.to_string()),
+        Ok(v) => {
+            return Err(script_err(format!(
+                "observe(\"{item}\"): its probe must return a string saying what it saw, got {}",
+                super::convert::type_label(&v)
+            )))
+        }
+        Err(e) => {
+            let Some(fault) = find_fault(&e) else {
+                return Err(e);
+            };
+            match fault.as_ref() {
+                Fault::Fatal(Error::NotCheckable(why)) => {
+                    s.forgive(&fault);
+                    (Outcome::NotCheckable, why.clone())
+                }
+                _ => return Err(e),
+            }
+        }
+    };
+    let seen = match outcome {
+        Outcome::Info => Dynamic::from(evidence.clone()),
+        _ => Dynamic::UNIT,
+    };
+    s.with_session_opt(|ss| {
+        ss.finding(Finding {
+            item,
+            title,
+            outcome,
+            evidence,
+        })
+    })
+    .ok_or_else(|| script_err("observe(): this engine only checks scripts"))?;
+    Ok(seen)
+}
 
 /// `finding(item, title, check)`.
 fn finding(c: &Call) -> Result<bool, Box<EvalAltResult>> {
@@ -88,9 +156,25 @@ fn finding(c: &Call) -> Result<bool, Box<EvalAltResult>> {
     Ok(passed)
 }
 
-/// Registers `finding` and `not_checkable`.
+/// Registers `finding`, `observe`, `not_checkable` and the properties of a caught error.
 pub fn register(r: &mut Registrar) {
     r.primitive(FINDING, finding);
+    r.primitive(OBSERVE, observe);
+    r.property(
+        prop(
+            Ty::Error,
+            "class",
+            Ty::Any,
+            "a refusal's class (`\"permission denied\"`, `\"refused at handshake\"`...), or `()` \
+             for an error that is no refusal",
+        ),
+        |_, f: &Rc<Fault>| {
+            Ok(match f.as_ref() {
+                Fault::Rejected { rejection, .. } => Dynamic::from(rejection.class.to_string()),
+                Fault::Fatal(_) => Dynamic::UNIT,
+            })
+        },
+    );
     r.primitive(NOT_CHECKABLE, |c| -> Result<(), Box<EvalAltResult>> {
         let why = c.string(0)?;
         let fault = Rc::new(Fault::Fatal(Error::NotCheckable(why)));

@@ -25,6 +25,8 @@ pub enum Ty {
     Watch,
     /// A lease (from `lease_grant`).
     Lease,
+    /// An error caught with `try`/`catch`.
+    Error,
     /// A `Member` or a `Cluster`.
     Target,
     /// A `Cert`, or a map of the identity keys.
@@ -73,6 +75,7 @@ impl Ty {
             Ty::Load => "Load",
             Ty::Watch => "Watch",
             Ty::Lease => "Lease",
+            Ty::Error => "Error",
             Ty::Target => "Member | Cluster",
             Ty::Identity => "Cert | map",
             Ty::Expected => "string | array | map",
@@ -97,6 +100,7 @@ impl Ty {
             Ty::Load => "Load",
             Ty::Watch => "Watch",
             Ty::Lease => "Lease",
+            Ty::Error => "Error",
             Ty::Unit => "()",
             Ty::Target | Ty::Identity | Ty::Expected | Ty::Any => "?",
         }

@@ -41,7 +41,9 @@ const HTTP_POST: Primitive = Primitive {
     returns: Ty::Any,
     doc: "Sends `POST path` with a JSON body (a string as it is, or a map written as JSON) and\n\
           returns `#{ status, body }`, as `http_get`. The v3 JSON gateway takes keys and values\n\
-          in base64 (see `base64`) at `/v3/kv/put` and `/v3/kv/range`, on 3.4 and 3.5 alike.",
+          in base64 (see `base64`) at `/v3/kv/put` and `/v3/kv/range`, on 3.4 and 3.5 alike.\n\
+          On a remote cluster only the calls that read are sent: `/v3/kv/range`,\n\
+          `/v3/auth/status`, `/v3/maintenance/status`, `/v3/cluster/member/list`.",
     example: "let r = http_post(m1, \"/v3/kv/put\", #{ key: base64(\"k\"), value: base64(\"v\") }, client);\n\
               assert_eq(r.status, 200);",
 };

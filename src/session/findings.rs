@@ -1,5 +1,7 @@
 //! Findings: checks that report instead of ending the run, as an audit wants. Each is a
 //! result (pass, fail, not checkable) with its evidence; the run fails at its end if any failed.
+//! An observation (info) reports what was seen where there is no right answer to check against,
+//! such as whether RBAC is on.
 
 use super::Session;
 
@@ -9,6 +11,8 @@ pub enum Outcome {
     Pass,
     Fail,
     NotCheckable,
+    /// Seen, neither passed nor failed: an observation.
+    Info,
 }
 
 impl Outcome {
@@ -17,6 +21,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::NotCheckable => "not checkable",
+            Outcome::Info => "info",
         }
     }
 }

@@ -10,6 +10,15 @@ use crate::fault::OpResult;
 /// Go's answer to plain HTTP on a TLS port (a 400 that says why): a refusal, not an answer.
 const PLAIN_ON_TLS: &str = "Client sent an HTTP request to an HTTPS server";
 
+/// The gateway calls that only read: the POSTs a remote cluster takes (etcdscript only reads
+/// there).
+pub const READ_ONLY_POSTS: &[&str] = &[
+    "/v3/kv/range",
+    "/v3/auth/status",
+    "/v3/maintenance/status",
+    "/v3/cluster/member/list",
+];
+
 impl Session {
     /// `http_get` / `http_post`: `method path` (with a JSON `body`) through `target` as `id`.
     pub fn http(
@@ -28,7 +37,7 @@ impl Session {
             )
             .into());
         }
-        if method != "GET" {
+        if method != "GET" && !READ_ONLY_POSTS.contains(&path) {
             self.ensure_local_target(target, "http_post")?;
         }
         let op = format!("http {method} {path} {}", self.via(target, id));
