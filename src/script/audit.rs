@@ -75,33 +75,62 @@ fn observe(c: &Call) -> Result<Dynamic, Box<EvalAltResult>> {
                 super::convert::type_label(&v)
             )))
         }
-        Err(e) => {
-            let Some(fault) = find_fault(&e) else {
-                return Err(e);
-            };
-            match fault.as_ref() {
-                Fault::Fatal(Error::NotCheckable(why)) => {
-                    s.forgive(&fault);
-                    (Outcome::NotCheckable, why.clone())
-                }
-                _ => return Err(e),
-            }
-        }
+        Err(e) => settle(c, e, false)?,
     };
     let seen = match outcome {
         Outcome::Info => Dynamic::from(evidence.clone()),
         _ => Dynamic::UNIT,
     };
-    s.with_session_opt(|ss| {
-        ss.finding(Finding {
-            item,
-            title,
-            outcome,
-            evidence,
-        })
-    })
-    .ok_or_else(|| script_err("observe(): this engine only checks scripts"))?;
+    record(c, "observe", item, title, outcome, evidence)?;
     Ok(seen)
+}
+
+/// What an error ending a finding's check (`judged`) or an observation's probe comes to: not
+/// checkable, or for a check, failed; anything else still ends the run.
+fn settle(
+    c: &Call,
+    e: Box<EvalAltResult>,
+    judged: bool,
+) -> Result<(Outcome, String), Box<EvalAltResult>> {
+    let Some(fault) = find_fault(&e) else {
+        return Err(e);
+    };
+    match fault.as_ref() {
+        Fault::Fatal(Error::CheckFailed(why)) if judged => {
+            c.shared.forgive(&fault);
+            // The first line: the raw words after it may hold addresses.
+            Ok((Outcome::Fail, why.lines().next().unwrap_or("").to_owned()))
+        }
+        Fault::Fatal(Error::NotCheckable(why)) => {
+            c.shared.forgive(&fault);
+            Ok((Outcome::NotCheckable, why.clone()))
+        }
+        Fault::Rejected { op, rejection, .. } if judged && !fault.is_fatal() => Ok((
+            Outcome::Fail,
+            format!("{op}: rejected: {}", rejection.summary()),
+        )),
+        _ => Err(e),
+    }
+}
+
+/// Records a finding (or an observation) in the session.
+fn record(
+    c: &Call,
+    what: &str,
+    item: String,
+    title: String,
+    outcome: Outcome,
+    evidence: String,
+) -> Result<(), Box<EvalAltResult>> {
+    let f = Finding {
+        item,
+        title,
+        outcome,
+        evidence,
+    };
+    c.shared
+        .with_session_opt(|ss| ss.finding(f))
+        .ok_or_else(|| script_err(format!("{what}(): this engine only checks scripts")))
 }
 
 /// `finding(item, title, check)`.
@@ -121,38 +150,10 @@ fn finding(c: &Call) -> Result<bool, Box<EvalAltResult>> {
             let last = s.with_session_opt(|ss| ss.last_line()).unwrap_or_default();
             (Outcome::Pass, last)
         }
-        Err(e) => {
-            let Some(fault) = find_fault(&e) else {
-                return Err(e);
-            };
-            match fault.as_ref() {
-                Fault::Fatal(Error::CheckFailed(why)) => {
-                    s.forgive(&fault);
-                    // The first line: the raw words after it may hold addresses.
-                    (Outcome::Fail, why.lines().next().unwrap_or("").to_owned())
-                }
-                Fault::Fatal(Error::NotCheckable(why)) => {
-                    s.forgive(&fault);
-                    (Outcome::NotCheckable, why.clone())
-                }
-                Fault::Rejected { op, rejection, .. } if !fault.is_fatal() => (
-                    Outcome::Fail,
-                    format!("{op}: rejected: {}", rejection.summary()),
-                ),
-                _ => return Err(e),
-            }
-        }
+        Err(e) => settle(c, e, true)?,
     };
     let passed = outcome == Outcome::Pass;
-    s.with_session_opt(|ss| {
-        ss.finding(Finding {
-            item,
-            title,
-            outcome,
-            evidence,
-        })
-    })
-    .ok_or_else(|| script_err("finding(): this engine only checks scripts"))?;
+    record(c, "finding", item, title, outcome, evidence)?;
     Ok(passed)
 }
 
