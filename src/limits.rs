@@ -75,6 +75,8 @@ pub const SUITE_REAP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SUITE_DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most an HTTP answer may hold (`http_get` of `/metrics` is about 200 KiB).
 pub const MAX_HTTP_RESPONSE_BYTES: usize = 8 << 20;
+/// How long the name of a remote cluster's endpoint may take to resolve.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the clean-up of a remote cluster may take at the end of a run, whatever its
 /// --timeout: each key written there is deleted, each call bounded by [`OP_TIMEOUT`].
 pub const REMOTE_CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);

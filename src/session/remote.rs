@@ -13,6 +13,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::etcd::log::MemberLog;
+use crate::limits;
 use crate::pki::{Ca, Cert};
 
 /// What the script said of a remote cluster.
@@ -54,9 +55,27 @@ fn endpoint(url: &str) -> Result<(String, SocketAddr)> {
             "must be https://host:port with a host name or an IPv4 address",
         ));
     }
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| bad(&format!("does not resolve: {e}")))?
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        return Ok((host.to_owned(), SocketAddr::from((ip, port))));
+    }
+    // The system's resolver has bounds of its own, which may be long: the lookup runs aside,
+    // and is given up (left to end by itself) past its bound.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send((name.as_str(), port).to_socket_addrs());
+    });
+    let addrs = match rx.recv_timeout(limits::RESOLVE_TIMEOUT) {
+        Ok(r) => r.map_err(|e| bad(&format!("does not resolve: {e}")))?,
+        Err(_) => {
+            return Err(Error::Environment(format!(
+                "remote_cluster(): endpoint `{url}`: the name {host} did not resolve within {:?}",
+                limits::RESOLVE_TIMEOUT
+            )))
+        }
+    };
+    let addr = addrs
+        .into_iter()
         .find(SocketAddr::is_ipv4)
         .ok_or_else(|| bad("resolves to no IPv4 address"))?;
     Ok((host.to_owned(), addr))
