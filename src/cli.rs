@@ -89,6 +89,30 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         pki: Option<PathBuf>,
     },
+    /// Export a script as the shell tutorial it replaces: bash, or Markdown prose and commands.
+    #[command(
+        long_about = "Export a script as the shell tutorial it replaces. The script runs first, as with `run` (it needs etcd); only a run that passes is exported. Its steps become openssl commands that make the same certificates (subjects, SANs, usages, key types, validity, expired and not yet valid ones included), etcd commands with the same flags on fixed ports (the seed tutorial's 2379N and 2380N), and etcdctl commands for each call. Each expect_error becomes a check that the call is refused, and where the shell can see why (the member's log, or etcdctl's words), that it was refused for that reason. A step with no shell form is marked NOT EXPRESSED, never dropped; such an export is partial, says so at its top, and exit code 6 says so too.
+
+--format bash: a standalone script that works in a new temp dir and removes it, stops the members it started however it ends, and exits 1 at the first check that does not hold. --format markdown: the script's comments as text (in whatever language they are written), each step its command block, and what etcdscript saw.
+
+Exit codes: 0 exported in full; 6 exported, but partial; otherwise the run's own (the script failed: nothing exported).",
+        after_help = "Examples:\n  etcdscript export scripts/demo.rhai > tutorial.sh && bash tutorial.sh\n  \
+etcdscript export --format markdown scripts/demo.rhai > tutorial.md"
+    )]
+    Export {
+        /// The script (.rhai).
+        script: PathBuf,
+        /// bash (a script that checks itself) or markdown (a tutorial to read).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Bash)]
+        format: ExportFormat,
+        /// The etcd binary the script runs with first [default: `etcd` on PATH].
+        #[arg(long, env = "ETCDSCRIPT_ETCD", value_name = "PATH")]
+        etcd: Option<PathBuf>,
+        /// Stop the run after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_RUN_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=crate::limits::MAX_RUN_TIMEOUT.as_secs()))]
+        timeout: u64,
+    },
     /// Run a suite: every *.rhai under the paths, each compared with its snapshot.
     #[command(
         long_about = "Run a suite: every *.rhai under PATHs (default scripts/), --jobs at a time, each as its own `etcdscript run` (own work dir, ports, timeout). Each script's exit code and transcript are compared with its snapshot (insta's .snap format): snapshots/<name>.rhai.snap beside the script, or DIR/<dir>@<name>.rhai.snap with --snapshots DIR. A missing or changed snapshot fails the script and is written as .snap.new, for `cargo insta review` or --accept; with CI=true (or INSTA_UPDATE=no) nothing is written unless --accept (or INSTA_UPDATE=always). A timeout, a panic or a broken environment fails a script whatever its snapshot says.\n\nExit codes: 0 every script passed; 1 a script failed, changed or is new; 2 bad command line; 4 environment error (an --etcd that does not exist).",
@@ -293,6 +317,47 @@ fn render(e: &Error) -> String {
     out
 }
 
+/// The export formats, as the command line names them.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExportFormat {
+    Bash,
+    Markdown,
+}
+
+/// `etcdscript export`: runs the script (its transcript to stderr), then writes the export to
+/// stdout if the run passed. Exit 6 says the export is partial.
+fn export(
+    script: &std::path::Path,
+    format: ExportFormat,
+    etcd: Option<PathBuf>,
+    timeout: u64,
+) -> Result<i32> {
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let src = Source::read(script)?;
+    let opts = RunOptions {
+        etcd,
+        deadline: Some(deadline),
+        timeout: Some(Duration::from_secs(timeout)),
+        quiet: true,
+        ..Default::default()
+    };
+    let (result, trace) = runner::run_traced(&src, &opts, Duration::from_secs(timeout));
+    result?;
+    let trace = trace.ok_or_else(|| Error::Environment("the run recorded no trace".into()))?;
+    let format = match format {
+        ExportFormat::Bash => crate::export::Format::Bash,
+        ExportFormat::Markdown => crate::export::Format::Markdown,
+    };
+    let chunks = crate::export::chunks(&trace, &src.text);
+    let complete = crate::export::complete(&chunks);
+    out(crate::export::render(format, &chunks, script).trim_end());
+    Ok(if complete {
+        exit_code::SUCCESS
+    } else {
+        exit_code::PARTIAL_EXPORT
+    })
+}
+
 fn execute(command: Command, quiet: bool) -> Result<i32> {
     let done: Result<()> = match command {
         Command::Run {
@@ -321,6 +386,7 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
                 hooks: crate::hooks::TestHooks::from_env(),
                 quiet,
                 pki,
+                trace: false,
             };
             runner::run(&src, &opts, Duration::from_secs(timeout))
         }
@@ -371,6 +437,12 @@ fn execute(command: Command, quiet: bool) -> Result<i32> {
             out(String::from_utf8_lossy(&text).trim_end());
             Ok(())
         }
+        Command::Export {
+            script,
+            format,
+            etcd,
+            timeout,
+        } => return export(&script, format, etcd, timeout),
         Command::Doctor { etcd } => {
             let bin = find_etcd(etcd.as_deref())?;
             let version = etcd_version(&bin)?;

@@ -19,6 +19,8 @@ pub mod exit_code {
     /// The run went past `--timeout`, or the script went past its operation budget or its
     /// memory limit.
     pub const TIMEOUT: i32 = 5;
+    /// `export`: the export was written, but some steps have no shell form (it says which).
+    pub const PARTIAL_EXPORT: i32 = 6;
     /// A bug: etcdscript panicked (Rust's own code for a panic).
     pub const PANIC: i32 = 101;
     /// Interrupted by SIGINT (128 + 2); SIGTERM and SIGHUP give 128 + their number.

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod etcd;
+pub mod export;
 pub mod fault;
 pub mod hooks;
 pub mod lifecycle;
@@ -20,6 +21,7 @@ pub mod runner;
 pub mod script;
 pub mod session;
 pub mod suite;
+pub mod trace;
 pub mod transcript;
 pub mod workdirs;
 

@@ -176,8 +176,23 @@ pub fn run_with_findings(
     constants: Option<(&str, rhai::Map)>,
 ) -> (Result<()>, Vec<crate::session::Finding>) {
     let mut findings = Vec::new();
-    let result = run_inner(src, opts, timeout, constants, &mut findings);
+    let result = run_inner(src, opts, timeout, constants, &mut findings, &mut None);
     (result, findings)
+}
+
+/// [`run`], recording the run's trace (for an export), which comes back with the result.
+pub fn run_traced(
+    src: &Source,
+    opts: &RunOptions,
+    timeout: Duration,
+) -> (Result<()>, Option<crate::trace::Trace>) {
+    let mut trace = None;
+    let opts = RunOptions {
+        trace: true,
+        ..opts.clone()
+    };
+    let result = run_inner(src, &opts, timeout, None, &mut Vec::new(), &mut trace);
+    (result, trace)
 }
 
 fn run_inner(
@@ -186,6 +201,7 @@ fn run_inner(
     timeout: Duration,
     constants: Option<(&str, rhai::Map)>,
     findings: &mut Vec<crate::session::Finding>,
+    trace: &mut Option<crate::trace::Trace>,
 ) -> Result<()> {
     let shared = Shared::default();
     let deadline = opts.deadline.unwrap_or_else(|| Instant::now() + timeout);
@@ -212,10 +228,11 @@ fn run_inner(
         None => result,
     };
     // Tear down before judging, so that the members are gone whatever the outcome.
-    let session = shared.take_session();
+    let mut session = shared.take_session();
     let checks = session.as_ref().map_or(0, |s| s.transcript.checks());
-    if let Some(s) = &session {
+    if let Some(s) = &mut session {
         findings.extend(s.findings().iter().cloned());
+        *trace = s.transcript.take_trace();
     }
     drop(session);
     let failed: Vec<&str> = findings
@@ -223,7 +240,12 @@ fn run_inner(
         .filter(|f| f.outcome == crate::session::Outcome::Fail)
         .map(|f| f.item.as_str())
         .collect();
-    let mut transcript = crate::transcript::Transcript::default();
+    // An export's verdict goes to stderr: its stdout is the export.
+    let mut transcript = if opts.trace {
+        crate::transcript::Transcript::on_stderr()
+    } else {
+        crate::transcript::Transcript::default()
+    };
     match result {
         Ok(()) if !failed.is_empty() => {
             let err = Error::CheckFailed(format!(

@@ -35,6 +35,7 @@ mod rbac;
 mod remote;
 mod specs;
 mod tamper;
+mod traced;
 
 pub use findings::{Finding, Outcome};
 pub use keyspace::{LeaseId, Pair, WatchEvent, WatchId};
@@ -68,6 +69,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// The one directory scripts may read PEM files from (`load_ca`, `load_cert`).
     pub pki: Option<PathBuf>,
+    /// Record the run's trace (for an export).
+    pub trace: bool,
 }
 
 /// Where a member is in its life.
@@ -271,6 +274,15 @@ impl Session {
         }
         drop(writes);
         tracing::info!(workdir = %dir.display(), "work dir");
+        let mut transcript = if opts.quiet {
+            Transcript::quiet()
+        } else {
+            Transcript::default()
+        };
+        if opts.trace {
+            transcript.record_trace();
+            transcript.trace(crate::trace::Step::Workdir(dir.clone()));
+        }
         Ok(Session {
             rt,
             dir,
@@ -291,11 +303,7 @@ impl Session {
             pki_root: opts.pki.clone(),
             findings: Vec::new(),
             issued: Vec::new(),
-            transcript: if opts.quiet {
-                Transcript::quiet()
-            } else {
-                Transcript::default()
-            },
+            transcript,
             torn_down: false,
             deadline: opts.deadline,
             timeout: opts.timeout,
@@ -356,7 +364,12 @@ impl Session {
     /// `ca(name, opts)`: a root, or an intermediate signed by `parent`.
     pub fn create_ca(&mut self, name: &str, spec: &CaSpec, parent: Option<&Ca>) -> Result<Rc<Ca>> {
         self.claim_name("CA", name)?;
-        let ca = Ca::create(&self.pki_dir, name, spec, parent)?;
+        let ca = Rc::new(Ca::create(&self.pki_dir, name, spec, parent)?);
+        self.transcript.trace(crate::trace::Step::Ca {
+            ca: ca.clone(),
+            spec: spec.clone(),
+            parent: parent.map(|p| p.name.clone()),
+        });
         let kind = match parent {
             None => "self-signed CA".to_owned(),
             Some(p) => format!("intermediate CA signed by {}", p.name),
@@ -365,18 +378,23 @@ impl Session {
             "ca {name}: {kind}, {}, valid for {} days",
             spec.key, spec.days
         ));
-        Ok(Rc::new(ca))
+        Ok(ca)
     }
 
     /// `issue(ca, name, opts)`.
     pub fn issue(&mut self, ca: &Ca, name: &str, spec: &CertSpec) -> Result<Rc<Cert>> {
         self.claim_name("certificate", name)?;
         Session::signer(ca, "issue")?;
-        let cert = ca.issue(&self.pki_dir, name, spec)?;
+        let cert = Rc::new(ca.issue(&self.pki_dir, name, spec)?);
         self.note_issued(&cert, 0);
+        self.transcript.trace(crate::trace::Step::Cert {
+            cert: cert.clone(),
+            spec: spec.clone(),
+            ca: ca.name.clone(),
+        });
         self.transcript
             .line(format!("cert {name}: {}", describe_cert(&cert)));
-        Ok(Rc::new(cert))
+        Ok(cert)
     }
 
     /// `revoke(ca, cert)`.
@@ -401,7 +419,9 @@ impl Session {
     }
 
     /// A line describing a certificate, for `show_cert`.
-    pub fn show_cert(&mut self, cert: &Cert) {
+    pub fn show_cert(&mut self, cert: &Rc<Cert>) {
+        self.transcript
+            .trace(crate::trace::Step::Shown { cert: cert.clone() });
         self.transcript
             .line(format!("show {}: {}", cert.name, describe_cert(cert)));
     }

@@ -26,6 +26,10 @@ pub struct Transcript {
     quiet: bool,
     /// The last line written (or that would have been, when quiet).
     last: Option<String>,
+    /// The run's trace, when one is recorded (for an export): these lines go into it too.
+    trace: Option<crate::trace::Trace>,
+    /// Write to stderr instead: stdout has another use (an export).
+    on_stderr: bool,
 }
 
 impl Transcript {
@@ -35,13 +39,30 @@ impl Transcript {
             checks: 0,
             quiet: true,
             last: None,
+            trace: None,
+            on_stderr: false,
+        }
+    }
+
+    /// A transcript written to stderr, for a command whose stdout is something else.
+    pub fn on_stderr() -> Transcript {
+        Transcript {
+            on_stderr: true,
+            ..Transcript::default()
         }
     }
 
     /// Writes one line, flushed at once so that an interrupted run shows how far it got.
     pub fn line(&mut self, text: impl AsRef<str>) {
         self.last = Some(text.as_ref().to_owned());
+        if let Some(t) = &mut self.trace {
+            t.push(crate::trace::Step::Said(text.as_ref().to_owned()));
+        }
         if self.quiet {
+            return;
+        }
+        if self.on_stderr {
+            err(text);
             return;
         }
         let mut out = std::io::stdout().lock();
@@ -54,6 +75,28 @@ impl Transcript {
     pub fn check(&mut self, text: impl AsRef<str>) {
         self.checks += 1;
         self.line(text);
+    }
+
+    /// Records a trace of the run from now on.
+    pub fn record_trace(&mut self) {
+        self.trace.get_or_insert_with(Default::default);
+    }
+
+    /// Adds a step to the trace, if one is recorded.
+    pub fn trace(&mut self, step: crate::trace::Step) {
+        if let Some(t) = &mut self.trace {
+            t.push(step);
+        }
+    }
+
+    /// Whether a trace is recorded.
+    pub fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// The trace recorded, taken out.
+    pub fn take_trace(&mut self) -> Option<crate::trace::Trace> {
+        self.trace.take()
     }
 
     /// The last line written.

@@ -228,7 +228,10 @@ fn expect_error(c: &Call) -> Result<(), Box<EvalAltResult>> {
     // How long after the member logged the refusal the check resolved.
     tracing::info!(class = %rejection.class, ms_since_logged = ?rejection.ms_since_logged(),
         ms_since_call = called.elapsed().as_millis() as u64, "negative check resolved");
+    let classes = want.classes.iter().map(|c| c.name().to_owned()).collect();
     c.session(|ss| {
+        ss.transcript
+            .trace(crate::trace::Step::Expected { classes });
         ss.transcript.check(format!(
             "{op}: {}: {}, as expected",
             rejection.class.verb(),

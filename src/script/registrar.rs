@@ -15,6 +15,20 @@ use crate::session::{ClusterId, IdentitySpec, MemberId, Session, Target};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
+thread_local! {
+    /// How many primitive calls are under way: a call made inside another's closure is nested.
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a primitive call as ended when dropped.
+struct DepthGuard;
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// Registers primitives and properties into an engine, and keeps their catalog.
 pub struct Registrar<'e> {
     engine: &'e mut Engine,
@@ -75,6 +89,16 @@ impl<'e> Registrar<'e> {
                 types,
                 move |ctx: NativeCallContext, args: &mut [&mut Dynamic]| {
                     let pos = ctx.call_position();
+                    let depth = DEPTH.with(|d| d.replace(d.get() + 1));
+                    shared.with_session_opt(|ss| {
+                        ss.transcript.trace(crate::trace::Step::Call {
+                            primitive: p.name,
+                            line: pos.line().unwrap_or(0),
+                            nested: depth > 0,
+                        })
+                    });
+                    // Back out however the call ends.
+                    let _depth = DepthGuard;
                     let call = Call {
                         ctx,
                         shared: &shared,

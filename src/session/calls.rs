@@ -14,6 +14,7 @@ use crate::etcd::reject::{Class, Rejection, Witness};
 use crate::etcd::tls::Trust;
 use crate::fault::{Fault, OpResult};
 use crate::limits;
+use crate::trace::KvOp;
 
 /// What one client call does with a connection.
 pub(super) type CallFuture<'a, T> =
@@ -283,13 +284,21 @@ impl Session {
             self.via(target, id)
         );
         let (k, v) = (key.to_owned(), value.to_owned());
+        let leased = lease.is_some();
         let lease = lease.map(|(id, _)| id);
-        self.call(target, id, id.bound(), move |c| {
+        let result = self.call(target, id, id.bound(), move |c| {
             let (k, v) = (k.clone(), v.clone());
             let opts = lease.map(|l| etcd_client::PutOptions::new().with_lease(l));
             Box::pin(async move { c.put(k, v, opts).await.map(|_| ()) })
-        })
-        .map_err(|f| f.named(&op))?;
+        });
+        if !leased {
+            let put = KvOp::Put {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            };
+            self.trace_kv(put, target, id, &result, None);
+        }
+        result.map_err(|f| f.named(&op))?;
         self.transcript.line(format!("{op}: ok"));
         Ok(())
     }
@@ -303,17 +312,21 @@ impl Session {
     ) -> OpResult<Option<String>> {
         let op = format!("get {key} {}", self.via(target, id));
         let k = key.to_owned();
-        let value = self
-            .call(target, id, id.bound(), move |c| {
-                let k = k.clone();
-                Box::pin(async move {
-                    let r = c.get(k, None).await?;
-                    Ok(r.kvs()
-                        .first()
-                        .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
-                })
+        let result = self.call(target, id, id.bound(), move |c| {
+            let k = k.clone();
+            Box::pin(async move {
+                let r = c.get(k, None).await?;
+                Ok(r.kvs()
+                    .first()
+                    .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
             })
-            .map_err(|f| f.named(&op))?;
+        });
+        let got = result.as_ref().ok().cloned();
+        let get = KvOp::Get {
+            key: key.to_owned(),
+        };
+        self.trace_kv(get, target, id, &result, got);
+        let value = result.map_err(|f| f.named(&op))?;
         match &value {
             Some(v) => self.transcript.line(format!("{op}: {}", shown(v))),
             None => self.transcript.line(format!("{op}: (no such key)")),

@@ -199,6 +199,7 @@ impl Session {
         let wanted = Duration::from_millis(ms);
         std::thread::sleep(self.bounded(wanted));
         self.check_deadline()?;
+        self.transcript.trace(crate::trace::Step::Slept { ms });
         self.transcript.line(format!("sleep {ms} ms"));
         Ok(())
     }

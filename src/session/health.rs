@@ -116,6 +116,7 @@ impl Session {
             std::thread::sleep(limits::POLL_INTERVAL);
         }
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "healthy");
+        self.trace_healthy(&members, &probe);
         self.transcript.line(format!("{op}: healthy"));
         Ok(())
     }

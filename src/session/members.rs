@@ -179,7 +179,13 @@ impl Session {
             tracing::info!(member = %name, pid, "started etcd");
             self.slot_mut(m).state = MemberState::Running(proc);
             match self.wait_serving(m, mark) {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.transcript.trace(crate::trace::Step::Start {
+                        member: name.clone(),
+                        args,
+                    });
+                    break;
+                }
                 Err(e) => {
                     let port_lost = log.contains_since(mark, "address already in use").0;
                     let client_port = self.slot(m).client_port;
@@ -308,6 +314,10 @@ impl Session {
             return Err(Error::Script(format!("member {name} is not running")));
         }
         self.drop_clients(m);
+        self.transcript.trace(crate::trace::Step::Stop {
+            member: name.clone(),
+            killed: true,
+        });
         self.transcript.line(format!("kill {name}: killed"));
         Ok(())
     }
@@ -338,6 +348,10 @@ impl Session {
         }
         lifecycle::unregister_pid(p.pid());
         slot.state = MemberState::Stopped;
+        self.transcript.trace(crate::trace::Step::Stop {
+            member: name.clone(),
+            killed: false,
+        });
         if !graceful {
             self.check_deadline()?;
         }

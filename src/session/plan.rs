@@ -213,6 +213,24 @@ impl Session {
             words
                 .push("clients also served in plain text (http://), on a port of their own".into());
         }
+        if self.transcript.tracing() {
+            self.transcript.trace(crate::trace::Step::Cluster {
+                name: spec.token.clone(),
+                members: members
+                    .iter()
+                    .map(|m| crate::trace::PlannedMember {
+                        name: m.name.clone(),
+                        client_port: m.client_port,
+                        peer_port: m.peer_port,
+                        http_port: m.http_port,
+                    })
+                    .collect(),
+                pinned: spec.client_ports.is_some() || spec.peer_ports.is_some(),
+                hosts: spec.hosts.is_some(),
+                probe: std::rc::Rc::new(probe.clone()),
+                ca: spec.ca.name.clone(),
+            });
+        }
         self.transcript.line(words.join("; "));
         self.clusters.push(ClusterState {
             spec,

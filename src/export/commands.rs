@@ -1,0 +1,430 @@
+//! The shell commands for each step of a trace: openssl for the PKI, etcd for members, etcdctl
+//! for calls, and the checks that make the exported script fail where the run would have.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{Chunk, Ports};
+use crate::pki::{CertSpec, KeyKind, Usage};
+use crate::trace::{Endpoint, Ident, KvOp, Outcome, Step};
+
+/// What the rendering has seen so far.
+#[derive(Debug, Default)]
+pub struct Context {
+    pub workdir: PathBuf,
+    pub ports: Ports,
+    /// Each CA's parent, for the chain a leaf sends.
+    parents: HashMap<String, Option<String>>,
+    /// The CAs given an `openssl ca` configuration (for certificates with set dates).
+    ca_configs: Vec<String>,
+}
+
+/// A word quoted for the shell where it needs to be.
+pub fn sh(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// A message in double quotes, for the shell to expand `$got` and `$out` in.
+fn dq(text: &str) -> String {
+    let mut s = String::from("\"");
+    for ch in text.chars() {
+        if matches!(ch, '"' | '\\' | '`') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('"');
+    s
+}
+
+/// A file of the run's work dir as the export names it: by its file name, in the current dir.
+fn local(ctx: &Context, p: &Path) -> String {
+    p.strip_prefix(&ctx.workdir)
+        .ok()
+        .and_then(|rel| rel.file_name())
+        .or_else(|| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn genkey(name: &str, key: KeyKind) -> String {
+    match key {
+        KeyKind::Rsa2048 => {
+            format!("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {name}.key")
+        }
+        _ => format!(
+            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {name}.key"
+        ),
+    }
+}
+
+/// `date` for a day offset, as `openssl ca` takes it.
+fn date(days: i64) -> String {
+    format!("$(date -u -d '{days:+} days' +%Y%m%d%H%M%SZ)")
+}
+
+fn render_ca(
+    ctx: &mut Context,
+    name: &str,
+    days: i64,
+    key: KeyKind,
+    parent: Option<&str>,
+    c: &mut Chunk,
+) {
+    ctx.parents
+        .insert(name.to_owned(), parent.map(str::to_owned));
+    c.commands.push(genkey(name, key));
+    c.commands.push(format!(
+        "openssl req -new -key {name}.key -subj {} -out {name}.csr",
+        sh(&format!("/CN={name}"))
+    ));
+    c.commands.push(format!(
+        "printf '%s\\n' 'basicConstraints=critical,CA:TRUE' 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature' 'subjectKeyIdentifier=hash' > {name}.ext"
+    ));
+    match parent {
+        None => c.commands.push(format!(
+            "openssl x509 -req -in {name}.csr -signkey {name}.key -days {days} -extfile {name}.ext -out {name}.crt"
+        )),
+        Some(p) => c.commands.push(format!(
+            "openssl x509 -req -in {name}.csr -CA {p}.crt -CAkey {p}.key -CAcreateserial -days {days} -extfile {name}.ext -out {name}.crt"
+        )),
+    }
+}
+
+fn render_cert(ctx: &mut Context, name: &str, spec: &CertSpec, ca: &str, c: &mut Chunk) {
+    c.commands.push(genkey(name, spec.key));
+    c.commands.push(format!(
+        "openssl req -new -key {name}.key -subj {} -out {name}.csr",
+        sh(&format!("/CN={}", spec.cn))
+    ));
+    let mut ext = vec!["basicConstraints=CA:FALSE".to_owned()];
+    ext.push(match spec.key {
+        KeyKind::EcP256 => "keyUsage=critical,digitalSignature".into(),
+        _ => "keyUsage=critical,digitalSignature,keyEncipherment".into(),
+    });
+    let usages: Vec<&str> = spec
+        .usage
+        .iter()
+        .map(|u| match u {
+            Usage::Server => "serverAuth",
+            Usage::Client => "clientAuth",
+        })
+        .collect();
+    ext.push(format!("extendedKeyUsage={}", usages.join(",")));
+    if !spec.sans.is_empty() {
+        let sans: Vec<String> = spec
+            .sans
+            .iter()
+            .map(|s| {
+                if s.parse::<std::net::IpAddr>().is_ok() {
+                    format!("IP:{s}")
+                } else {
+                    format!("DNS:{s}")
+                }
+            })
+            .collect();
+        ext.push(format!("subjectAltName={}", sans.join(",")));
+    }
+    let quoted: Vec<String> = ext.iter().map(|e| sh(e)).collect();
+    c.commands
+        .push(format!("printf '%s\\n' {} > {name}.ext", quoted.join(" ")));
+    let custom_dates = spec.not_before_days.is_some() || spec.not_after_secs.is_some();
+    if !custom_dates {
+        c.commands.push(format!(
+            "openssl x509 -req -in {name}.csr -CA {ca}.crt -CAkey {ca}.key -CAcreateserial -days {} -extfile {name}.ext -out {name}.crt",
+            spec.not_after_days
+        ));
+    } else {
+        // `openssl x509` sets no start date: `openssl ca` does, with a configuration of its own.
+        if !ctx.ca_configs.iter().any(|n| n == ca) {
+            ctx.ca_configs.push(ca.to_owned());
+            c.commands.push(format!(
+                "printf '%s\\n' '[ca]' 'default_ca=d' '[d]' 'database={ca}.index' 'new_certs_dir=.' 'serial={ca}.serial' 'default_md=sha256' 'policy=p' 'unique_subject=no' '[p]' 'commonName=supplied' > {ca}.cnf"
+            ));
+            c.commands
+                .push(format!(": > {ca}.index; echo 1000 > {ca}.serial"));
+        }
+        let start = date(spec.not_before_days.unwrap_or(0));
+        let end = match spec.not_after_secs {
+            Some(s) => format!("$(date -u -d '{s:+} seconds' +%Y%m%d%H%M%SZ)"),
+            None => date(spec.not_after_days),
+        };
+        c.commands.push(format!(
+            "openssl ca -batch -notext -config {ca}.cnf -cert {ca}.crt -keyfile {ca}.key -in {name}.csr -startdate {start} -enddate {end} -extfile {name}.ext -out {name}.crt 2>/dev/null"
+        ));
+    }
+    if spec.chain {
+        let mut chain = Vec::new();
+        let mut at = Some(ca.to_owned());
+        while let Some(name_) = at {
+            let parent = ctx.parents.get(&name_).cloned().flatten();
+            if parent.is_some() {
+                chain.push(format!("{name_}.crt"));
+            }
+            at = parent;
+        }
+        if !chain.is_empty() {
+            c.commands
+                .push(format!("cat {} >> {name}.crt", chain.join(" ")));
+        }
+    }
+}
+
+/// etcdctl's flags for an endpoint and an identity.
+fn etcdctl(ctx: &Context, eps: &[&Endpoint], id: &Ident, c: &mut Chunk) -> String {
+    let scheme = if id.plaintext { "http" } else { "https" };
+    let urls: Vec<String> = eps
+        .iter()
+        .map(|e| format!("{scheme}://{}:{}", e.host, ctx.ports.of(e.port)))
+        .collect();
+    let mut cmd = format!("\"$ETCDCTL\" --endpoints={}", urls.join(","));
+    if let Some(t) = &id.trust {
+        cmd.push_str(&format!(" --cacert={}", local(ctx, t)));
+    }
+    if id.insecure {
+        cmd.push_str(" --insecure-skip-tls-verify");
+    }
+    if let Some(cert) = &id.cert {
+        cmd.push_str(&format!(
+            " --cert={} --key={}",
+            local(ctx, &cert.cert_path),
+            local(ctx, &cert.key_path)
+        ));
+    }
+    if let Some((user, pw)) = &id.login {
+        cmd.push_str(&format!(" --user={}", sh(&format!("{user}:{pw}"))));
+    }
+    for key in &id.unexpressed {
+        c.unexpressed.push(format!(
+            "the identity's `{key}`, which etcdctl cannot be given: the command below does without"
+        ));
+    }
+    cmd
+}
+
+/// The patterns (for `grep -iE`) by which the shell can see a refusal's class, where it can:
+/// in the member's log (a line with `rejected connection`), or in etcdctl's own output.
+fn log_pattern(class: &str) -> Option<&'static str> {
+    Some(match class {
+        "no client certificate" => "didn.t provide a certificate|did not provide a certificate",
+        "unknown authority" => "unknown authority",
+        "expired" => "has expired or is not yet valid.* is after",
+        "not yet valid" => "has expired or is not yet valid.* is before",
+        "incompatible key usage" => "incompatible key usage",
+        "revoked" => "revoked",
+        "not tls" => "does not look like a tls handshake|http request to an https server",
+        "no shared tls version" => "unsupported versions|protocol version not supported",
+        "no shared cipher suite" => "no cipher suite supported by both",
+        _ => return None,
+    })
+}
+
+fn output_pattern(class: &str) -> Option<&'static str> {
+    Some(match class {
+        "permission denied" => "permission denied",
+        "authentication failed" => {
+            "authentication failed|user name not found|invalid auth token|user name is empty"
+        }
+        "unknown authority" => "unknown authority",
+        "hostname mismatch" => "certificate is valid for|not valid for any names|any ip sans",
+        "expired" => "has expired",
+        _ => return None,
+    })
+}
+
+fn render_kv(
+    ctx: &Context,
+    op: &KvOp,
+    ep: &Endpoint,
+    id: &Ident,
+    outcome: &Outcome,
+    expected: Option<&[String]>,
+    c: &mut Chunk,
+) {
+    let base = etcdctl(ctx, &[ep], id, c);
+    let (cmd, what) = match op {
+        KvOp::Put { key, value } => (
+            format!("{base} put {} {}", sh(key), sh(value)),
+            format!("put {key}"),
+        ),
+        KvOp::Get { key } => (
+            format!("{base} get {} --print-value-only", sh(key)),
+            format!("get {key}"),
+        ),
+    };
+    match (outcome, expected) {
+        (Outcome::Ok(value), _) => match op {
+            KvOp::Put { .. } => c.commands.push(format!("{cmd} >/dev/null")),
+            KvOp::Get { .. } => {
+                let want = value.clone().unwrap_or_default();
+                c.commands.push(format!("got=$({cmd})"));
+                c.commands.push(format!(
+                    "[ \"$got\" = {} ] || fail {}",
+                    sh(&want),
+                    dq(&format!(
+                        "{what} via {} returned '$got', not '{}'",
+                        ep.member,
+                        want.replace('$', "\\$")
+                    ))
+                ));
+            }
+        },
+        (
+            Outcome::Refused {
+                class,
+                log_of,
+                answer,
+            },
+            Some(_),
+        ) => {
+            if let Some(member) = log_of {
+                c.commands.push(format!("mark=$(wc -l < {member}.log)"));
+            }
+            c.commands.push(format!("if out=$({cmd} 2>&1); then"));
+            c.commands.push(format!(
+                "  fail {}",
+                sh(&format!(
+                    "{what} via {} was accepted; it had to be refused ({class})",
+                    ep.member
+                ))
+            ));
+            c.commands.push("fi".into());
+            let check = match log_of {
+                Some(member) => log_pattern(class).map(|p| {
+                    format!(
+                        "refused_in_log {member}.log \"$mark\" {} || fail {}",
+                        sh(p),
+                        sh(&format!("{member}'s log does not say {class}"))
+                    )
+                }),
+                None => output_pattern(class).map(|p| {
+                    format!(
+                        "grep -qiE {} <<<\"$out\" || fail {}",
+                        sh(p),
+                        dq(&format!("etcdctl did not say {class}: $out"))
+                    )
+                }),
+            };
+            match check {
+                Some(line) => c.commands.push(line),
+                None => {
+                    let from = match (log_of, answer) {
+                        (Some(m), _) => format!("{m}'s log"),
+                        (None, true) => "the member's answer".to_owned(),
+                        (None, false) => "the client".to_owned(),
+                    };
+                    c.commands.push(format!(
+                        "# etcdscript saw why ({class}, from {from}); here the shell checks only that it was refused"
+                    ));
+                }
+            }
+        }
+        (Outcome::Refused { class, .. }, None) => {
+            c.commands.push(format!(
+                "{cmd} || true  # refused ({class}); the script went on"
+            ));
+        }
+    }
+}
+
+/// Adds the commands for `step` to `c`; `expected` is set when the step is an operation that
+/// `expect_error` expected to be refused.
+pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &mut Chunk) {
+    match step {
+        Step::Ca { ca, spec, parent } => {
+            render_ca(ctx, &ca.name, spec.days, spec.key, parent.as_deref(), c)
+        }
+        Step::Cert { cert, spec, ca } => render_cert(ctx, &cert.name, spec, ca, c),
+        Step::Cluster {
+            members,
+            pinned,
+            hosts,
+            probe,
+            ca,
+            ..
+        } => {
+            ctx.ports.plan(members, *pinned);
+            if *hosts {
+                c.unexpressed.push(
+                    "members on hosts of their own (network namespaces): the commands below run them all on this machine's loopback"
+                        .into(),
+                );
+            }
+            c.commands.push(format!(
+                "# etcdscript's own health probe: a client certificate it makes for {}",
+                probe.name
+            ));
+            let spec = CertSpec {
+                cn: probe.cn.clone(),
+                sans: probe.sans.clone(),
+                usage: vec![Usage::Client],
+                not_before_days: None,
+                not_after_days: 1,
+                not_after_secs: None,
+                key: KeyKind::EcP256,
+                chain: false,
+            };
+            render_cert(ctx, &probe.name, &spec, ca, c);
+        }
+        Step::Start { member, args } => {
+            let words: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    let a = if a.starts_with('/') {
+                        local(ctx, Path::new(a))
+                    } else {
+                        a.clone()
+                    };
+                    sh(&ctx.ports.rewrite(&a))
+                })
+                .collect();
+            let mut line = "\"$ETCD\"".to_owned();
+            for pair in words.chunks(2) {
+                line.push_str(" \\\n    ");
+                line.push_str(&pair.join(" "));
+            }
+            c.commands
+                .push(format!("{line} \\\n    >{member}.log 2>&1 &"));
+            c.commands.push(format!("PID[{member}]=$!"));
+            c.commands.push(format!(
+                "retry 10 grep -q '\"msg\":\"serving peer traffic\"' {member}.log || fail {}",
+                sh(&format!("{member} did not start; see {member}.log"))
+            ));
+        }
+        Step::Stop { member, killed } => {
+            let sig = if *killed { "KILL" } else { "TERM" };
+            c.commands.push(format!(
+                "kill -{sig} \"${{PID[{member}]}}\"; wait \"${{PID[{member}]}}\" || true"
+            ));
+        }
+        Step::Healthy { members, identity } => {
+            let eps: Vec<&Endpoint> = members.iter().collect();
+            let cmd = etcdctl(ctx, &eps, identity, c);
+            c.commands.push(format!(
+                "retry 15 {cmd} endpoint health || fail 'the members did not become healthy'"
+            ));
+        }
+        Step::Kv {
+            op,
+            endpoint,
+            identity,
+            outcome,
+        } => render_kv(ctx, op, endpoint, identity, outcome, expected, c),
+        Step::Shown { cert } => c.commands.push(format!(
+            "openssl x509 -in {} -noout -subject -issuer -dates",
+            local(ctx, &cert.cert_path)
+        )),
+        Step::Slept { ms } => c
+            .commands
+            .push(format!("sleep {}.{:03}", ms / 1000, ms % 1000)),
+        Step::Expected { .. } | Step::Call { .. } | Step::Said(_) | Step::Workdir(_) => {}
+    }
+}
