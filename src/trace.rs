@@ -107,8 +107,18 @@ pub struct Ident {
 /// A key-value operation.
 #[derive(Clone, Debug)]
 pub enum KvOp {
-    Put { key: String, value: String },
-    Get { key: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    Get {
+        key: String,
+    },
+    /// An RBAC change, as etcdctl's words, and as the transcript says it.
+    Admin {
+        words: Vec<String>,
+        what: String,
+    },
 }
 
 /// How a call ended.

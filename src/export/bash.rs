@@ -19,7 +19,8 @@ cleanup() {
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+# (Its stderr is closed: bash would report each member it kills.)
+trap 'cleanup 2>/dev/null' EXIT
 cd "$WORK"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }

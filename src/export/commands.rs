@@ -233,9 +233,6 @@ fn output_pattern(class: &str) -> Option<&'static str> {
         "authentication failed" => {
             "authentication failed|user name not found|invalid auth token|user name is empty"
         }
-        "unknown authority" => "unknown authority",
-        "hostname mismatch" => "certificate is valid for|not valid for any names|any ip sans",
-        "expired" => "has expired",
         _ => return None,
     })
 }
@@ -259,10 +256,14 @@ fn render_kv(
             format!("{base} get {} --print-value-only", sh(key)),
             format!("get {key}"),
         ),
+        KvOp::Admin { words, what } => {
+            let words: Vec<String> = words.iter().map(|w| sh(w)).collect();
+            (format!("{base} {}", words.join(" ")), what.clone())
+        }
     };
     match (outcome, expected) {
         (Outcome::Ok(value), _) => match op {
-            KvOp::Put { .. } => c.commands.push(format!("{cmd} >/dev/null")),
+            KvOp::Put { .. } | KvOp::Admin { .. } => c.commands.push(format!("{cmd} >/dev/null")),
             KvOp::Get { .. } => {
                 let want = value.clone().unwrap_or_default();
                 c.commands.push(format!("got=$({cmd})"));
@@ -305,6 +306,7 @@ fn render_kv(
                         sh(&format!("{member}'s log does not say {class}"))
                     )
                 }),
+                None if !answer => None,
                 None => output_pattern(class).map(|p| {
                     format!(
                         "grep -qiE {} <<<\"$out\" || fail {}",

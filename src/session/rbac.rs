@@ -3,6 +3,7 @@
 
 use super::{Access, AuthOp, IdentitySpec, Perm, Session, Target};
 use crate::fault::OpResult;
+use crate::trace::KvOp;
 
 fn access_of(perm_type: i32) -> Access {
     match perm_type {
@@ -19,7 +20,8 @@ impl Session {
         self.ensure_local_target(target, "RBAC changes")?;
         let desc = format!("{} {}", op.describe(), self.via(target, id));
         let on_or_off = matches!(op, AuthOp::AuthEnable | AuthOp::AuthDisable);
-        self.call(target, id, id.bound(), move |c| {
+        let words = op.etcdctl_words();
+        let result = self.call(target, id, id.bound(), move |c| {
             let op = op.clone();
             Box::pin(async move {
                 match op {
@@ -67,8 +69,10 @@ impl Session {
                     AuthOp::AuthEnable => c.auth_enable().await.map(|_| ()),
                 }
             })
-        })
-        .map_err(|f| f.named(&desc))?;
+        });
+        let what = desc.clone();
+        self.trace_kv(KvOp::Admin { words, what }, target, id, &result, None);
+        result.map_err(|f| f.named(&desc))?;
         // Connections made before auth was turned on or off keep no identity etcd now asks for.
         // Other changes leave connections open: the next call shows what an open connection
         // meets after them.

@@ -289,6 +289,47 @@ pub enum AuthOp {
 }
 
 impl AuthOp {
+    /// The same change as etcdctl's words.
+    pub(super) fn etcdctl_words(&self) -> Vec<String> {
+        let w = |words: &[&str]| words.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        match self {
+            AuthOp::UserAdd {
+                name,
+                password: None,
+            } => w(&["user", "add", name, "--no-password"]),
+            AuthOp::UserAdd {
+                name,
+                password: Some(p),
+            } => w(&["user", "add", name, "--new-user-password", p]),
+            AuthOp::UserDelete(name) => w(&["user", "delete", name]),
+            AuthOp::RoleAdd(role) => w(&["role", "add", role]),
+            AuthOp::RoleDelete(role) => w(&["role", "delete", role]),
+            AuthOp::RoleGrant { role, perm } => {
+                let access = match perm.access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                    Access::ReadWrite => "readwrite",
+                };
+                let mut words = w(&["role", "grant-permission", role, access, &perm.key]);
+                if perm.prefix {
+                    words.push("--prefix".into());
+                }
+                words
+            }
+            AuthOp::RoleRevoke { role, key, prefix } => {
+                let mut words = w(&["role", "revoke-permission", role, key]);
+                if *prefix {
+                    words.push("--prefix".into());
+                }
+                words
+            }
+            AuthOp::UserGrantRole { user, role } => w(&["user", "grant-role", user, role]),
+            AuthOp::UserRevokeRole { user, role } => w(&["user", "revoke-role", user, role]),
+            AuthOp::AuthEnable => w(&["auth", "enable"]),
+            AuthOp::AuthDisable => w(&["auth", "disable"]),
+        }
+    }
+
     pub(super) fn describe(&self) -> String {
         match self {
             AuthOp::UserAdd { name, password } => format!(
