@@ -142,6 +142,16 @@ pub fn chunks(trace: &Trace, source: &str) -> Vec<Chunk> {
     let steps = trace.steps();
     let mut blocks = comment_blocks(source).into_iter().peekable();
     let mut out: Vec<Chunk> = Vec::new();
+    // A comment that opens the script is the tutorial's title and introduction, a chunk of its
+    // own.
+    if let Some((1, _)) = blocks.peek() {
+        if let Some((_, intro)) = blocks.next() {
+            out.push(Chunk {
+                prose: intro,
+                ..Chunk::default()
+            });
+        }
+    }
     let mut cur = Chunk::default();
     for (i, step) in steps.iter().enumerate() {
         match step {
@@ -185,7 +195,10 @@ pub fn chunks(trace: &Trace, source: &str) -> Vec<Chunk> {
             }
         }
     }
-    // Comments after the last statement.
+    if !is_empty(&cur) {
+        out.push(std::mem::take(&mut cur));
+    }
+    // Comments after the last statement close the tutorial.
     for (_, text) in blocks {
         if !cur.prose.is_empty() {
             cur.prose.push(String::new());
