@@ -57,6 +57,8 @@ const RENDERED: &[&str] = &[
     "auth_enable",
     "auth_disable",
     "restart_member",
+    "peer_refusal",
+    "revoke",
     "expect_error",
     "stop_member",
     "kill_member",

@@ -401,6 +401,10 @@ impl Session {
     pub fn revoke(&mut self, ca: &Ca, cert: &Cert) -> Result<()> {
         Session::signer(ca, "revoke")?;
         let fresh = ca.revoke(cert)?;
+        self.transcript.trace(crate::trace::Step::Revoked {
+            ca: ca.name.clone(),
+            cert: Rc::new(cert.clone()),
+        });
         // etcd checks the CRL at the handshake: connections made before stay open. Close ours,
         // so that the next operation shows what a client connecting now meets.
         self.clients.clear();

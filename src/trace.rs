@@ -64,6 +64,10 @@ pub enum Step {
     },
     /// `expect_error` held: the operation just before was refused as the script expected.
     Expected { classes: Vec<String> },
+    /// `peer_refusal(member)`: the member refused a peer (`Refused`), or none (`Ok`).
+    PeerRefusal { member: String, outcome: Outcome },
+    /// `revoke(ca, cert)`: the CA's CRL now lists the certificate.
+    Revoked { ca: String, cert: Rc<Cert> },
     /// `sleep(ms)`.
     Slept { ms: u64 },
     /// `show_cert(cert)`.

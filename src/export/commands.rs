@@ -15,8 +15,10 @@ pub struct Context {
     pub ports: Ports,
     /// Each CA's parent, for the chain a leaf sends.
     parents: HashMap<String, Option<String>>,
-    /// The CAs given an `openssl ca` configuration (for certificates with set dates).
+    /// The CAs given an `openssl ca` configuration (for certificates with set dates, and CRLs).
     ca_configs: Vec<String>,
+    /// The CAs whose CRL was made.
+    crls: Vec<String>,
 }
 
 /// A word quoted for the shell where it needs to be.
@@ -99,6 +101,31 @@ fn render_ca(
     }
 }
 
+/// The `openssl ca` configuration of `ca` (its database of what it signed and revoked), made
+/// once.
+fn ca_config(ctx: &mut Context, ca: &str, c: &mut Chunk) {
+    if ctx.ca_configs.iter().any(|n| n == ca) {
+        return;
+    }
+    ctx.ca_configs.push(ca.to_owned());
+    c.commands.push(format!(
+        "printf '%s\\n' '[ca]' 'default_ca=d' '[d]' 'database={ca}.index' 'new_certs_dir=.' 'serial={ca}.serial' 'default_md=sha256' 'default_crl_days=30' 'policy=p' 'unique_subject=no' '[p]' 'commonName=supplied' > {ca}.cnf"
+    ));
+    c.commands
+        .push(format!(": > {ca}.index; echo 1000 > {ca}.serial"));
+}
+
+/// `ca`'s CRL, written again from its database.
+fn gencrl(ctx: &mut Context, ca: &str, c: &mut Chunk) {
+    ca_config(ctx, ca, c);
+    if !ctx.crls.iter().any(|n| n == ca) {
+        ctx.crls.push(ca.to_owned());
+    }
+    c.commands.push(format!(
+        "openssl ca -gencrl -config {ca}.cnf -cert {ca}.crt -keyfile {ca}.key -out {ca}.crl 2>/dev/null"
+    ));
+}
+
 fn render_cert(ctx: &mut Context, name: &str, spec: &CertSpec, ca: &str, c: &mut Chunk) {
     c.commands.push(genkey(name, spec.key));
     c.commands.push(format!(
@@ -144,14 +171,7 @@ fn render_cert(ctx: &mut Context, name: &str, spec: &CertSpec, ca: &str, c: &mut
         ));
     } else {
         // `openssl x509` sets no start date: `openssl ca` does, with a configuration of its own.
-        if !ctx.ca_configs.iter().any(|n| n == ca) {
-            ctx.ca_configs.push(ca.to_owned());
-            c.commands.push(format!(
-                "printf '%s\\n' '[ca]' 'default_ca=d' '[d]' 'database={ca}.index' 'new_certs_dir=.' 'serial={ca}.serial' 'default_md=sha256' 'policy=p' 'unique_subject=no' '[p]' 'commonName=supplied' > {ca}.cnf"
-            ));
-            c.commands
-                .push(format!(": > {ca}.index; echo 1000 > {ca}.serial"));
-        }
+        ca_config(ctx, ca, c);
         let start = date(spec.not_before_days.unwrap_or(0));
         let end = match spec.not_after_secs {
             Some(s) => format!("$(date -u -d '{s:+} seconds' +%Y%m%d%H%M%SZ)"),
@@ -223,6 +243,9 @@ fn log_pattern(class: &str) -> Option<&'static str> {
         "not tls" => "does not look like a tls handshake|http request to an https server",
         "no shared tls version" => "unsupported versions|protocol version not supported",
         "no shared cipher suite" => "no cipher suite supported by both",
+        "name not allowed" => {
+            "authentication failed|not in the allowed|t contain any of|allowed hostname|allowed cn"
+        }
         _ => return None,
     })
 }
@@ -377,6 +400,14 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
             render_cert(ctx, &probe.name, &spec, ca, c);
         }
         Step::Start { member, args } => {
+            // A CRL the member reads is made before it starts (an empty one at first).
+            for a in args.iter().filter(|a| a.ends_with(".crl")) {
+                let file = local(ctx, Path::new(a));
+                let ca = file.trim_end_matches(".crl").to_owned();
+                if !ctx.crls.contains(&ca) {
+                    gencrl(ctx, &ca, c);
+                }
+            }
             let words: Vec<String> = args
                 .iter()
                 .map(|a| {
@@ -420,6 +451,43 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
             identity,
             outcome,
         } => render_kv(ctx, op, endpoint, identity, outcome, expected, c),
+        Step::PeerRefusal { member, outcome } => match (outcome, expected) {
+            (Outcome::Refused { class, log_of, .. }, Some(_)) => {
+                let log = log_of.as_deref().unwrap_or(member);
+                c.commands.push(
+                    "# A member's log does not say whether a peer or a client dialed: this checks \
+                     that it refused a connection for this reason."
+                        .into(),
+                );
+                match log_pattern(class) {
+                    Some(p) => c.commands.push(format!(
+                        "refused_in_log {log}.log 0 {} || fail {}",
+                        sh(p),
+                        sh(&format!(
+                            "{log}'s log shows no connection refused as {class}"
+                        ))
+                    )),
+                    None => c.unexpressed.push(format!(
+                        "the shell has no words for a peer refused as `{class}` in {log}'s log"
+                    )),
+                }
+            }
+            (Outcome::Refused { class, .. }, None) => c.commands.push(format!(
+                "# {member} refused a peer ({class}); the script went on"
+            )),
+            (Outcome::Ok(_), _) => c.unexpressed.push(format!(
+                "{member} refused no peer: a log does not tell a peer's connection from a \
+                 client's, so the shell cannot check that none was refused"
+            )),
+        },
+        Step::Revoked { ca, cert } => {
+            ca_config(ctx, ca, c);
+            c.commands.push(format!(
+                "openssl ca -config {ca}.cnf -cert {ca}.crt -keyfile {ca}.key -revoke {} 2>/dev/null",
+                local(ctx, &cert.cert_path)
+            ));
+            gencrl(ctx, ca, c);
+        }
         Step::Shown { cert } => c.commands.push(format!(
             "openssl x509 -in {} -noout -subject -issuer -dates",
             local(ctx, &cert.cert_path)
