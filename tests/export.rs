@@ -120,15 +120,20 @@ fn processes_in(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// Every script under scripts/, by its path there without `.rhai` (`demo`, `audit/cis-etcd`).
 fn scenarios() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(common::root().join("scripts"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.strip_suffix(".rhai").map(str::to_owned)
-        })
-        .collect();
+            if e.path().is_dir() {
+                walk(&e.path(), &format!("{prefix}{n}/"), out);
+            } else if let Some(stem) = n.strip_suffix(".rhai") {
+                out.push(format!("{prefix}{stem}"));
+            }
+        }
+    }
+    let mut names = Vec::new();
+    walk(&common::root().join("scripts"), "", &mut names);
     names.sort();
     names
 }
