@@ -6,16 +6,27 @@ use crate::etcd::reject::Witness;
 use crate::fault::{Fault, OpResult};
 use crate::trace::{Endpoint, Ident, KvOp, Outcome, Step};
 
+/// A server name a URL can carry here: a loopback name or an address, which resolves without a
+/// name server.
+fn dialable(name: &str) -> bool {
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 impl Session {
-    /// Where a call to `m` as `id` goes, as a URL would name it.
+    /// Where a call to `m` as `id` goes, as a URL would name it (with the server name the
+    /// identity expects, where a URL can carry it).
     fn trace_endpoint(&self, m: MemberId, id: &IdentitySpec) -> Endpoint {
         let slot = self.slot(m);
         let port = self
             .client_addr(m, id)
             .map_or(slot.client_port, |a| a.port());
+        let host = match &id.server_name {
+            Some(n) if dialable(n) => n.clone(),
+            _ => slot.url_host.clone(),
+        };
         Endpoint {
             member: slot.name.clone(),
-            host: slot.url_host.clone(),
+            host,
             port,
         }
     }
@@ -23,7 +34,7 @@ impl Session {
     /// `id` as a command line would give it, with what it cannot say.
     pub(super) fn trace_ident(&self, m: MemberId, id: &IdentitySpec) -> Ident {
         let mut unexpressed = Vec::new();
-        if id.server_name.is_some() {
+        if id.server_name.as_deref().is_some_and(|n| !dialable(n)) {
             unexpressed.push("server_name");
         }
         if id.dial.is_some() {
