@@ -97,17 +97,35 @@ fn comment_blocks(source: &str) -> Vec<(usize, Vec<String>)> {
 pub struct Ports {
     map: HashMap<u16, u16>,
     next: u16,
+    /// The ports scripts pinned, which no other member is given.
+    pinned: Vec<u16>,
 }
 
 impl Ports {
+    /// Notes the ports of a cluster whose ports the script pinned.
+    fn pin(&mut self, members: &[crate::trace::PlannedMember]) {
+        for m in members {
+            self.pinned.extend([m.client_port, m.peer_port]);
+        }
+    }
+
     fn plan(&mut self, members: &[crate::trace::PlannedMember], pinned: bool) {
         for m in members {
-            self.next += 1;
-            let g = self.next;
-            let (client, peer, http) = if g <= 9 {
-                (23790 + g, 23800 + g, 23810 + g)
-            } else {
-                (33000 + 3 * g, 33001 + 3 * g, 33002 + 3 * g)
+            let (client, peer, http) = loop {
+                self.next += 1;
+                let g = self.next;
+                let ports = if g <= 9 {
+                    (23790 + g, 23800 + g, 23810 + g)
+                } else {
+                    (33000 + 3 * g, 33001 + 3 * g, 33002 + 3 * g)
+                };
+                if pinned
+                    || ![ports.0, ports.1, ports.2]
+                        .iter()
+                        .any(|p| self.pinned.contains(p))
+                {
+                    break ports;
+                }
             };
             if pinned {
                 self.map.insert(m.client_port, m.client_port);
@@ -154,15 +172,41 @@ pub fn chunks(trace: &Trace, source: &str) -> Vec<Chunk> {
             });
         }
     }
+    ctx.peer_marks = steps.iter().any(|s| matches!(s, Step::PeerRefusal { .. }));
+    // Ports a script pins are nobody else's in the export.
+    for step in steps {
+        if let Step::Cluster {
+            members,
+            pinned: true,
+            ..
+        } = step
+        {
+            ctx.ports.pin(members);
+        }
+    }
     let mut cur = Chunk::default();
+    // Whether the last step rendered was a refusal: the only thing `expect_error` can follow.
+    let mut refused = false;
+    let mut last_line = 0;
     for (i, step) in steps.iter().enumerate() {
         match step {
             Step::Workdir(dir) => ctx.workdir = dir.clone(),
+            Step::Expected { .. } => {
+                if !refused {
+                    cur.unexpressed.push(format!(
+                        "the refusal `expect_error` checks (line {last_line}): the shell has no command for the operation refused"
+                    ));
+                }
+                refused = false;
+            }
+            Step::Unexpressed(why) => cur.unexpressed.push(why.clone()),
             Step::Call {
                 primitive,
                 line,
                 nested,
             } => {
+                last_line = *line;
+                refused = false;
                 // A call of the script's own (not inside another's closure) starts a statement;
                 // one that only reads or checks values (`c.member(..)`, `assert_eq`) does not.
                 if !nested && !PURE.contains(primitive) {
@@ -189,6 +233,16 @@ pub fn chunks(trace: &Trace, source: &str) -> Vec<Chunk> {
             }
             Step::Said(line) => cur.said.push(line.clone()),
             other => {
+                refused = matches!(
+                    other,
+                    Step::Kv {
+                        outcome: crate::trace::Outcome::Refused { .. },
+                        ..
+                    } | Step::PeerRefusal {
+                        outcome: crate::trace::Outcome::Refused { .. },
+                        ..
+                    }
+                );
                 let expected = match steps.get(i + 1) {
                     Some(Step::Expected { classes }) => Some(classes.clone()),
                     _ => None,

@@ -62,6 +62,8 @@ pub enum Step {
         identity: Ident,
         outcome: Outcome,
     },
+    /// Something the run did that the shell cannot, and why.
+    Unexpressed(String),
     /// `expect_error` held: the operation just before was refused as the script expected.
     Expected { classes: Vec<String> },
     /// `peer_refusal(member)`: the member refused a peer (`Refused`), or none (`Ok`).

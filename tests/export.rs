@@ -25,10 +25,7 @@ const COMPLETE: &[&str] = &[
     "client-server-only-usage",
     "demo",
     "member-stop",
-    "peer-allowed-cn",
-    "peer-no-client-usage",
     "peer-revoked",
-    "peer-rogue-ca",
     "rbac",
     "tutorial-ports",
 ];
@@ -193,8 +190,8 @@ fn an_exported_check_that_is_inverted_fails() {
         ),
         // A refusal that must happen: the client presents its certificate, and is let in.
         (
-            "--cacert=we-as-ca.crt put foo bar",
-            "--cacert=we-as-ca.crt --cert=client.crt --key=client.key put foo bar",
+            "--cacert=we-as-ca.crt put -- foo bar",
+            "--cacert=we-as-ca.crt --cert=client.crt --key=client.key put -- foo bar",
             "was accepted; it had to be refused (no client certificate)",
         ),
         // A refusal for the reason expected, from the member's log.
@@ -243,4 +240,45 @@ fn a_failing_script_is_not_exported_and_a_partial_export_says_so() {
     assert_eq!(code, 6);
     common::assert_has(&out, "# PARTIAL: ");
     common::assert_has(&out, "# NOT EXPRESSED: `pause_member` (line ");
+}
+
+/// Keys, values and names are data in the exported bash, whatever they hold: newlines, `$(..)`,
+/// quotes, a leading `-`, an empty value; and a key with an empty value is not a missing key.
+#[test]
+fn hostile_keys_and_values_stay_data_in_the_exported_bash() {
+    // Were any of it run, it would leave a file here.
+    let marker = tempfile::tempdir().unwrap();
+    let pwned = marker.path().join("PWNED");
+    let touch = format!("touch {}", pwned.display());
+    let script = format!(
+        "{}{}",
+        common::ONE_MEMBER,
+        r#"let odd = issue(ca, "odd", #{ cn: "x/O=evil+OU=y" });
+let v = "line one\n$(TOUCH) `TOUCH` 'q' \"dq\"\n";
+kv_set(m1, "-k $(TOUCH)", v, client);
+assert_eq(kv_get(m1, "-k $(TOUCH)", client), v);
+kv_set(m1, "empty", "", client);
+assert_eq(kv_get(m1, "empty", client), "");
+assert_eq(kv_get(m1, "missing", client), ());
+"#
+        .replace("TOUCH", &touch)
+    );
+    let (code, bash, err) = export_text("bash", &script);
+    assert_eq!(code, 0, "{err}");
+    let (rc, out) = run_bash(&bash);
+    assert_eq!(rc, 0, "{out}\n{bash}");
+    assert!(!pwned.exists(), "a value was run as a command:\n{bash}");
+    // The subject keeps the whole name as one common name.
+    assert!(bash.contains(r"-subj '/CN=x\/O=evil\+OU=y'"), "{bash}");
+    // Inverted: the missing key read where one with an empty value was, and the other way.
+    let inverted = [
+        ("get -w json -- missing)", "get -w json -- empty)"),
+        ("get -w json -- empty)", "get -w json -- missing)"),
+    ];
+    for (from, to) in inverted {
+        assert_eq!(bash.matches(from).count(), 1, "{from}:\n{bash}");
+        let (rc, out) = run_bash(&bash.replace(from, to));
+        assert_eq!(rc, 1, "{to}: must fail:\n{out}");
+        common::assert_has(&out, "FAIL: ");
+    }
 }

@@ -12,7 +12,7 @@ pub const PRELUDE: &str = r#"set -euo pipefail
 ETCD=${ETCD:-etcd}
 ETCDCTL=${ETCDCTL:-etcdctl}
 export ETCDCTL_API=3 ETCDCTL_DIAL_TIMEOUT=2s ETCDCTL_COMMAND_TIMEOUT=5s
-declare -A PID=()
+declare -A PID=() MARK=()
 WORK=$(mktemp -d)
 cleanup() {
   for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -42,6 +42,18 @@ refused_in_log() {
   done
 }"#;
 
+/// Writes `text` as comment lines, every line of it (a value the script printed may hold
+/// newlines, which must not end the comment).
+fn comment(out: &mut String, lead: &str, text: &str) {
+    if text.is_empty() {
+        out.push_str("#\n");
+    }
+    for (i, line) in text.lines().enumerate() {
+        let lead = if i == 0 { lead } else { "  " };
+        out.push_str(&format!("# {lead}{line}\n"));
+    }
+}
+
 /// The chunks as a bash script.
 pub fn render(chunks: &[Chunk], name: &Path) -> String {
     let mut out = String::from("#!/usr/bin/env bash\n");
@@ -63,21 +75,17 @@ pub fn render(chunks: &[Chunk], name: &Path) -> String {
     for c in chunks {
         out.push('\n');
         for p in &c.prose {
-            if p.is_empty() {
-                out.push_str("#\n");
-            } else {
-                out.push_str(&format!("# {p}\n"));
-            }
+            comment(&mut out, "", p);
         }
         for u in &c.unexpressed {
-            out.push_str(&format!("# NOT EXPRESSED: {u}\n"));
+            comment(&mut out, "NOT EXPRESSED: ", u);
         }
         for l in &c.commands {
             out.push_str(l);
             out.push('\n');
         }
         for s in &c.said {
-            out.push_str(&format!("#   etcdscript: {s}\n"));
+            comment(&mut out, "  etcdscript: ", s);
         }
     }
     out.push_str("\necho \"ok: every check held\"\n");

@@ -19,6 +19,11 @@ pub struct Context {
     ca_configs: Vec<String>,
     /// The CAs whose CRL was made.
     crls: Vec<String>,
+    /// Each member's cluster, by its members' names.
+    clusters: HashMap<String, Vec<String>>,
+    /// The run checks refused peers: each start marks the logs of its cluster, since a peer's
+    /// refusal counts from the last start of a member, as in the run.
+    pub peer_marks: bool,
 }
 
 /// A word quoted for the shell where it needs to be.
@@ -34,17 +39,17 @@ pub fn sh(word: &str) -> String {
     }
 }
 
-/// A message in double quotes, for the shell to expand `$got` and `$out` in.
-fn dq(text: &str) -> String {
-    let mut s = String::from("\"");
-    for ch in text.chars() {
-        if matches!(ch, '"' | '\\' | '`') {
+/// openssl's `-subj` for a common name: `\\`, `/` and `+` escaped, so that the name stays one
+/// attribute whatever it holds.
+fn subj(cn: &str) -> String {
+    let mut s = String::from("/CN=");
+    for ch in cn.chars() {
+        if matches!(ch, '\\' | '/' | '+') {
             s.push('\\');
         }
         s.push(ch);
     }
-    s.push('"');
-    s
+    sh(&s)
 }
 
 /// A file of the run's work dir as the export names it: by its file name, in the current dir.
@@ -86,7 +91,7 @@ fn render_ca(
     c.commands.push(genkey(name, key));
     c.commands.push(format!(
         "openssl req -new -key {name}.key -subj {} -out {name}.csr",
-        sh(&format!("/CN={name}"))
+        subj(name)
     ));
     c.commands.push(format!(
         "printf '%s\\n' 'basicConstraints=critical,CA:TRUE' 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature' 'subjectKeyIdentifier=hash' > {name}.ext"
@@ -130,7 +135,7 @@ fn render_cert(ctx: &mut Context, name: &str, spec: &CertSpec, ca: &str, c: &mut
     c.commands.push(genkey(name, spec.key));
     c.commands.push(format!(
         "openssl req -new -key {name}.key -subj {} -out {name}.csr",
-        sh(&format!("/CN={}", spec.cn))
+        subj(&spec.cn)
     ));
     let mut ext = vec!["basicConstraints=CA:FALSE".to_owned()];
     ext.push(match spec.key {
@@ -270,94 +275,196 @@ fn render_kv(
     c: &mut Chunk,
 ) {
     let base = etcdctl(ctx, &[ep], id, c);
+    // `--` ends etcdctl's flags: a key or value may start with `-`.
     let (cmd, what) = match op {
         KvOp::Put { key, value } => (
-            format!("{base} put {} {}", sh(key), sh(value)),
+            format!("{base} put -- {} {}", sh(key), sh(value)),
             format!("put {key}"),
         ),
-        KvOp::Get { key } => (
-            format!("{base} get {} --print-value-only", sh(key)),
-            format!("get {key}"),
-        ),
+        // Its flags go before the `--`: see `get` below.
+        KvOp::Get { key } => (format!("{base} get"), format!("get {key}")),
         KvOp::Admin { words, what } => {
             let words: Vec<String> = words.iter().map(|w| sh(w)).collect();
             (format!("{base} {}", words.join(" ")), what.clone())
         }
     };
-    match (outcome, expected) {
-        (Outcome::Ok(value), _) => match op {
+    let via = format!("{what} via {}", ep.member);
+    match outcome {
+        Outcome::Ok(value) => match op {
             KvOp::Put { .. } | KvOp::Admin { .. } => c.commands.push(format!("{cmd} >/dev/null")),
-            KvOp::Get { .. } => {
-                let want = value.clone().unwrap_or_default();
-                c.commands.push(format!("got=$({cmd})"));
-                c.commands.push(format!(
-                    "[ \"$got\" = {} ] || fail {}",
-                    sh(&want),
-                    dq(&format!(
-                        "{what} via {} returned '$got', not '{}'",
-                        ep.member,
-                        want.replace('$', "\\$")
-                    ))
-                ));
-            }
-        },
-        (
-            Outcome::Refused {
-                class,
-                log_of,
-                answer,
-            },
-            Some(_),
-        ) => {
-            if let Some(member) = log_of {
-                c.commands.push(format!("mark=$(wc -l < {member}.log)"));
-            }
-            c.commands.push(format!("if out=$({cmd} 2>&1); then"));
-            c.commands.push(format!(
-                "  fail {}",
-                sh(&format!(
-                    "{what} via {} was accepted; it had to be refused ({class})",
-                    ep.member
-                ))
-            ));
-            c.commands.push("fi".into());
-            let check = match log_of {
-                Some(member) => log_pattern(class).map(|p| {
-                    format!(
-                        "refused_in_log {member}.log \"$mark\" {} || fail {}",
-                        sh(p),
-                        sh(&format!("{member}'s log does not say {class}"))
-                    )
-                }),
-                None if !answer => None,
-                None => output_pattern(class).map(|p| {
-                    format!(
-                        "grep -qiE {} <<<\"$out\" || fail {}",
-                        sh(p),
-                        dq(&format!("etcdctl did not say {class}: $out"))
-                    )
-                }),
-            };
-            match check {
-                Some(line) => c.commands.push(line),
+            KvOp::Get { .. } => match value {
+                // No such key: etcd returns no `kvs` (a key with an empty value has one).
                 None => {
-                    let from = match (log_of, answer) {
-                        (Some(m), _) => format!("{m}'s log"),
-                        (None, true) => "the member's answer".to_owned(),
-                        (None, false) => "the client".to_owned(),
-                    };
+                    let KvOp::Get { key } = op else { return };
                     c.commands.push(format!(
-                        "# etcdscript saw why ({class}, from {from}); here the shell checks only that it was refused"
+                        "out=$({cmd} -w json -- {}) || fail {}",
+                        sh(key),
+                        sh(&format!("{via} failed"))
+                    ));
+                    c.commands.push(format!(
+                        "! grep -q '\"kvs\"' <<<\"$out\" || fail {}",
+                        sh(&format!("{via} found a key; there was none"))
                     ));
                 }
+                // The value whole: `$(...)` drops trailing newlines, so a sentinel keeps them,
+                // and the one newline etcdctl adds is taken off.
+                Some(want) => {
+                    let KvOp::Get { key } = op else { return };
+                    if want.is_empty() {
+                        // An empty value reads like no key at all: the key must be there.
+                        c.commands.push(format!(
+                            "out=$({cmd} -w json -- {}) || fail {}",
+                            sh(key),
+                            sh(&format!("{via} failed"))
+                        ));
+                        c.commands.push(format!(
+                            "grep -q '\"kvs\"' <<<\"$out\" || fail {}",
+                            sh(&format!("{via} found no key; there was one"))
+                        ));
+                    }
+                    c.commands.push(format!(
+                        "got=$({cmd} --print-value-only -- {}; echo x); got=${{got%x}}; got=${{got%$'\\n'}}",
+                        sh(key)
+                    ));
+                    c.commands.push(format!(
+                        "[ \"$got\" = {} ] || fail {}\"$got\"{}",
+                        sh(want),
+                        sh(&format!("{via} returned '")),
+                        sh(&format!("', not '{want}'"))
+                    ));
+                }
+            },
+        },
+        Outcome::Refused {
+            class,
+            log_of,
+            answer,
+        } => {
+            if expected.is_none() {
+                c.commands.push(format!(
+                    "# The script caught this refusal ({class}) and went on: it must be refused here too."
+                ));
             }
+            let full = match op {
+                KvOp::Get { key } => format!("{cmd} -- {}", sh(key)),
+                _ => cmd.clone(),
+            };
+            refusal(
+                ctx,
+                &full,
+                &via,
+                ep,
+                id,
+                class,
+                log_of.as_deref(),
+                *answer,
+                c,
+            );
         }
-        (Outcome::Refused { class, .. }, None) => {
+    }
+}
+
+/// The check that `cmd` is refused, and for `class` where the shell can see why: in the
+/// refusing member's log, in etcdctl's output (a refusal in the member's answer), or from the
+/// client's side with `openssl s_client` (a server certificate the client refused) or a plain
+/// connect (a port nobody listens on).
+#[allow(clippy::too_many_arguments)]
+fn refusal(
+    ctx: &Context,
+    cmd: &str,
+    via: &str,
+    ep: &Endpoint,
+    id: &Ident,
+    class: &str,
+    log_of: Option<&str>,
+    answer: bool,
+    c: &mut Chunk,
+) {
+    if let Some(member) = log_of {
+        c.commands.push(format!("mark=$(wc -l < {member}.log)"));
+    }
+    c.commands.push(format!("if out=$({cmd} 2>&1); then"));
+    c.commands.push(format!(
+        "  fail {}",
+        sh(&format!(
+            "{via} was accepted; it had to be refused ({class})"
+        ))
+    ));
+    c.commands.push("fi".into());
+    let check = match log_of {
+        Some(member) => log_pattern(class).map(|p| {
+            format!(
+                "refused_in_log {member}.log \"$mark\" {} || fail {}",
+                sh(p),
+                sh(&format!("{member}'s log does not say {class}"))
+            )
+        }),
+        None if answer => output_pattern(class).map(|p| {
+            format!(
+                "grep -qiE {} <<<\"$out\" || fail {}\"$out\"",
+                sh(p),
+                sh(&format!("etcdctl did not say {class}: "))
+            )
+        }),
+        None => client_check(ctx, ep, id, class),
+    };
+    match check {
+        Some(line) => c.commands.push(line),
+        None => {
+            let from = match (log_of, answer) {
+                (Some(m), _) => format!("{m}'s log"),
+                (None, true) => "the member's answer".to_owned(),
+                (None, false) => "the client".to_owned(),
+            };
             c.commands.push(format!(
-                "{cmd} || true  # refused ({class}); the script went on"
+                "# etcdscript saw why ({class}, from {from}); etcdctl does not say it, so here the shell checks only that it was refused"
             ));
         }
     }
+}
+
+/// A refusal the client saw, checked from the client's side where a tool shows the reason.
+fn client_check(ctx: &Context, ep: &Endpoint, id: &Ident, class: &str) -> Option<String> {
+    let port = ctx.ports.of(ep.port);
+    let verify = match class {
+        "unavailable" => {
+            return Some(format!(
+                "! (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null || fail {}",
+                sh(&format!("{}'s port {port} takes connections", ep.member))
+            ))
+        }
+        "unknown authority" => "verify error:num=(2|18|19|20|21):",
+        "expired" => "verify error:num=10:",
+        "hostname mismatch" => "verify error:num=62:",
+        _ => return None,
+    };
+    if id.plaintext || id.insecure {
+        return None;
+    }
+    let mut s = format!(
+        "openssl s_client -connect 127.0.0.1:{port} -servername {} -verify_hostname {} -verify_return_error",
+        sh(&ep.host),
+        sh(&ep.host)
+    );
+    if let Some(t) = &id.trust {
+        s.push_str(&format!(" -CAfile {}", local(ctx, t)));
+    }
+    if let Some(cert) = &id.cert {
+        s.push_str(&format!(
+            " -cert {} -key {}",
+            local(ctx, &cert.cert_path),
+            local(ctx, &cert.key_path)
+        ));
+    }
+    // The handshake fails, so s_client exits non-zero: its output is read whole, then searched.
+    Some(format!(
+        "tls=$({s} </dev/null 2>&1 || true)\ngrep -qE {} <<<\"$tls\" || fail {}",
+        sh(verify),
+        sh(&format!(
+            "openssl s_client does not see {class} from {}",
+            ep.member
+        ))
+    ))
 }
 
 /// Adds the commands for `step` to `c`; `expected` is set when the step is an operation that
@@ -377,9 +484,13 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
             ..
         } => {
             ctx.ports.plan(members, *pinned);
+            let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+            for n in &names {
+                ctx.clusters.insert(n.clone(), names.clone());
+            }
             if *hosts {
                 c.unexpressed.push(
-                    "members on hosts of their own (network namespaces): the commands below run them all on this machine's loopback"
+                    "members on hosts of their own (network namespaces, addresses in 198.18.0.0/15): the commands below keep those addresses, which a reader's machine does not have"
                         .into(),
                 );
             }
@@ -419,6 +530,13 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
                     sh(&ctx.ports.rewrite(&a))
                 })
                 .collect();
+            if ctx.peer_marks {
+                let names = ctx.clusters.get(member).cloned().unwrap_or_default();
+                c.commands.push(format!(
+                    "for m in {}; do MARK[$m]=$(wc -l 2>/dev/null < \"$m.log\" || echo 0); done",
+                    names.join(" ")
+                ));
+            }
             let mut line = "\"$ETCD\"".to_owned();
             for pair in words.chunks(2) {
                 line.push_str(" \\\n    ");
@@ -456,12 +574,13 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
                 let log = log_of.as_deref().unwrap_or(member);
                 c.commands.push(
                     "# A member's log does not say whether a peer or a client dialed: this checks \
-                     that it refused a connection for this reason."
+                     that it refused a connection for this reason since a member of its cluster \
+                     last started."
                         .into(),
                 );
                 match log_pattern(class) {
                     Some(p) => c.commands.push(format!(
-                        "refused_in_log {log}.log 0 {} || fail {}",
+                        "refused_in_log {log}.log \"${{MARK[{log}]:-0}}\" {} || fail {}",
                         sh(p),
                         sh(&format!(
                             "{log}'s log shows no connection refused as {class}"
@@ -495,6 +614,10 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
         Step::Slept { ms } => c
             .commands
             .push(format!("sleep {}.{:03}", ms / 1000, ms % 1000)),
-        Step::Expected { .. } | Step::Call { .. } | Step::Said(_) | Step::Workdir(_) => {}
+        Step::Expected { .. }
+        | Step::Unexpressed(_)
+        | Step::Call { .. }
+        | Step::Said(_)
+        | Step::Workdir(_) => {}
     }
 }

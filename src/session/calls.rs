@@ -291,7 +291,12 @@ impl Session {
             let opts = lease.map(|l| etcd_client::PutOptions::new().with_lease(l));
             Box::pin(async move { c.put(k, v, opts).await.map(|_| ()) })
         });
-        if !leased {
+        if leased {
+            self.transcript
+                .trace(crate::trace::Step::Unexpressed(format!(
+                    "`kv_set` of {key} with a lease: the lease is etcdscript's, not the shell's"
+                )));
+        } else {
             let put = KvOp::Put {
                 key: key.to_owned(),
                 value: value.to_owned(),

@@ -6,13 +6,17 @@ use crate::etcd::reject::Witness;
 use crate::fault::{Fault, OpResult};
 use crate::trace::{Endpoint, Ident, KvOp, Outcome, Step};
 
-/// A server name a URL can carry here: a loopback name or an address, which resolves without a
-/// name server.
-fn dialable(name: &str) -> bool {
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
-}
-
 impl Session {
+    /// Whether a URL can carry `name` as the server name for `m`: its own host name, its
+    /// address, or localhost (for a member on loopback), which resolve to the member without a
+    /// name server.
+    fn dialable(&self, m: MemberId, name: &str) -> bool {
+        let slot = self.slot(m);
+        name == slot.url_host
+            || name == slot.ip.to_string()
+            || (name == "localhost" && slot.ip.is_loopback())
+    }
+
     /// Where a call to `m` as `id` goes, as a URL would name it (with the server name the
     /// identity expects, where a URL can carry it).
     fn trace_endpoint(&self, m: MemberId, id: &IdentitySpec) -> Endpoint {
@@ -21,7 +25,7 @@ impl Session {
             .client_addr(m, id)
             .map_or(slot.client_port, |a| a.port());
         let host = match &id.server_name {
-            Some(n) if dialable(n) => n.clone(),
+            Some(n) if self.dialable(m, n) => n.clone(),
             _ => slot.url_host.clone(),
         };
         Endpoint {
@@ -34,7 +38,11 @@ impl Session {
     /// `id` as a command line would give it, with what it cannot say.
     pub(super) fn trace_ident(&self, m: MemberId, id: &IdentitySpec) -> Ident {
         let mut unexpressed = Vec::new();
-        if id.server_name.as_deref().is_some_and(|n| !dialable(n)) {
+        if id
+            .server_name
+            .as_deref()
+            .is_some_and(|n| !self.dialable(m, n))
+        {
             unexpressed.push("server_name");
         }
         if id.dial.is_some() {
