@@ -296,15 +296,7 @@ fn render_kv(
                 // No such key: etcd returns no `kvs` (a key with an empty value has one).
                 None => {
                     let KvOp::Get { key } = op else { return };
-                    c.commands.push(format!(
-                        "out=$({cmd} -w json -- {}) || fail {}",
-                        sh(key),
-                        sh(&format!("{via} failed"))
-                    ));
-                    c.commands.push(format!(
-                        "! grep -q '\"kvs\"' <<<\"$out\" || fail {}",
-                        sh(&format!("{via} found a key; there was none"))
-                    ));
+                    key_there(c, &cmd, key, &via, false);
                 }
                 // The value whole: `$(...)` drops trailing newlines, so a sentinel keeps them,
                 // and the one newline etcdctl adds is taken off.
@@ -312,15 +304,7 @@ fn render_kv(
                     let KvOp::Get { key } = op else { return };
                     if want.is_empty() {
                         // An empty value reads like no key at all: the key must be there.
-                        c.commands.push(format!(
-                            "out=$({cmd} -w json -- {}) || fail {}",
-                            sh(key),
-                            sh(&format!("{via} failed"))
-                        ));
-                        c.commands.push(format!(
-                            "grep -q '\"kvs\"' <<<\"$out\" || fail {}",
-                            sh(&format!("{via} found no key; there was one"))
-                        ));
+                        key_there(c, &cmd, key, &via, true);
                     }
                     c.commands.push(format!(
                         "got=$({cmd} --print-value-only -- {}; echo x); got=${{got%x}}; got=${{got%$'\\n'}}",
@@ -362,6 +346,25 @@ fn render_kv(
             );
         }
     }
+}
+
+/// Checks that `key` exists (`there`) or not: etcd returns `kvs` only for a key that exists,
+/// even with an empty value.
+fn key_there(c: &mut Chunk, get: &str, key: &str, via: &str, there: bool) {
+    c.commands.push(format!(
+        "out=$({get} -w json -- {}) || fail {}",
+        sh(key),
+        sh(&format!("{via} failed"))
+    ));
+    let (not, why) = if there {
+        ("", "found no key; there was one")
+    } else {
+        ("! ", "found a key; there was none")
+    };
+    c.commands.push(format!(
+        "{not}grep -q '\"kvs\"' <<<\"$out\" || fail {}",
+        sh(&format!("{via} {why}"))
+    ));
 }
 
 /// The check that `cmd` is refused, and for `class` where the shell can see why: in the
