@@ -11,6 +11,7 @@
 mod bash;
 pub mod commands;
 mod markdown;
+mod openssl;
 
 use std::collections::HashMap;
 use std::path::Path;

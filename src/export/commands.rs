@@ -1,9 +1,11 @@
-//! The shell commands for each step of a trace: openssl for the PKI, etcd for members, etcdctl
-//! for calls, and the checks that make the exported script fail where the run would have.
+//! The shell commands for each step of a trace: etcd for members, etcdctl for calls, and the
+//! checks that make the exported script fail where the run would have (openssl for the PKI is
+//! in `openssl.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::openssl::{gencrl, render_ca, render_cert, render_revoke};
 use super::{Chunk, Ports};
 use crate::pki::{CertSpec, KeyKind, Usage};
 use crate::trace::{Endpoint, Ident, KvOp, Outcome, Step};
@@ -14,11 +16,11 @@ pub struct Context {
     pub workdir: PathBuf,
     pub ports: Ports,
     /// Each CA's parent, for the chain a leaf sends.
-    parents: HashMap<String, Option<String>>,
+    pub(super) parents: HashMap<String, Option<String>>,
     /// The CAs given an `openssl ca` configuration (for certificates with set dates, and CRLs).
-    ca_configs: Vec<String>,
+    pub(super) ca_configs: Vec<String>,
     /// The CAs whose CRL was made.
-    crls: Vec<String>,
+    pub(super) crls: Vec<String>,
     /// Each member's cluster, by its members' names.
     clusters: HashMap<String, Vec<String>>,
     /// The run checks refused peers: each start marks the logs of its cluster, since a peer's
@@ -39,168 +41,14 @@ pub fn sh(word: &str) -> String {
     }
 }
 
-/// openssl's `-subj` for a common name: `\\`, `/` and `+` escaped, so that the name stays one
-/// attribute whatever it holds.
-fn subj(cn: &str) -> String {
-    let mut s = String::from("/CN=");
-    for ch in cn.chars() {
-        if matches!(ch, '\\' | '/' | '+') {
-            s.push('\\');
-        }
-        s.push(ch);
-    }
-    sh(&s)
-}
-
 /// A file of the run's work dir as the export names it: by its file name, in the current dir.
-fn local(ctx: &Context, p: &Path) -> String {
+pub(super) fn local(ctx: &Context, p: &Path) -> String {
     p.strip_prefix(&ctx.workdir)
         .ok()
         .and_then(|rel| rel.file_name())
         .or_else(|| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| p.display().to_string())
-}
-
-fn genkey(name: &str, key: KeyKind) -> String {
-    match key {
-        KeyKind::Rsa2048 => {
-            format!("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {name}.key")
-        }
-        _ => format!(
-            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {name}.key"
-        ),
-    }
-}
-
-/// `date` for a day offset, as `openssl ca` takes it.
-fn date(days: i64) -> String {
-    format!("$(date -u -d '{days:+} days' +%Y%m%d%H%M%SZ)")
-}
-
-fn render_ca(
-    ctx: &mut Context,
-    name: &str,
-    days: i64,
-    key: KeyKind,
-    parent: Option<&str>,
-    c: &mut Chunk,
-) {
-    ctx.parents
-        .insert(name.to_owned(), parent.map(str::to_owned));
-    c.commands.push(genkey(name, key));
-    c.commands.push(format!(
-        "openssl req -new -key {name}.key -subj {} -out {name}.csr",
-        subj(name)
-    ));
-    c.commands.push(format!(
-        "printf '%s\\n' 'basicConstraints=critical,CA:TRUE' 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature' 'subjectKeyIdentifier=hash' > {name}.ext"
-    ));
-    match parent {
-        None => c.commands.push(format!(
-            "openssl x509 -req -in {name}.csr -signkey {name}.key -days {days} -extfile {name}.ext -out {name}.crt"
-        )),
-        Some(p) => c.commands.push(format!(
-            "openssl x509 -req -in {name}.csr -CA {p}.crt -CAkey {p}.key -CAcreateserial -days {days} -extfile {name}.ext -out {name}.crt"
-        )),
-    }
-}
-
-/// The `openssl ca` configuration of `ca` (its database of what it signed and revoked), made
-/// once.
-fn ca_config(ctx: &mut Context, ca: &str, c: &mut Chunk) {
-    if ctx.ca_configs.iter().any(|n| n == ca) {
-        return;
-    }
-    ctx.ca_configs.push(ca.to_owned());
-    c.commands.push(format!(
-        "printf '%s\\n' '[ca]' 'default_ca=d' '[d]' 'database={ca}.index' 'new_certs_dir=.' 'serial={ca}.serial' 'default_md=sha256' 'default_crl_days=30' 'policy=p' 'unique_subject=no' '[p]' 'commonName=supplied' > {ca}.cnf"
-    ));
-    c.commands
-        .push(format!(": > {ca}.index; echo 1000 > {ca}.serial"));
-}
-
-/// `ca`'s CRL, written again from its database.
-fn gencrl(ctx: &mut Context, ca: &str, c: &mut Chunk) {
-    ca_config(ctx, ca, c);
-    if !ctx.crls.iter().any(|n| n == ca) {
-        ctx.crls.push(ca.to_owned());
-    }
-    c.commands.push(format!(
-        "openssl ca -gencrl -config {ca}.cnf -cert {ca}.crt -keyfile {ca}.key -out {ca}.crl 2>/dev/null"
-    ));
-}
-
-fn render_cert(ctx: &mut Context, name: &str, spec: &CertSpec, ca: &str, c: &mut Chunk) {
-    c.commands.push(genkey(name, spec.key));
-    c.commands.push(format!(
-        "openssl req -new -key {name}.key -subj {} -out {name}.csr",
-        subj(&spec.cn)
-    ));
-    let mut ext = vec!["basicConstraints=CA:FALSE".to_owned()];
-    ext.push(match spec.key {
-        KeyKind::EcP256 => "keyUsage=critical,digitalSignature".into(),
-        _ => "keyUsage=critical,digitalSignature,keyEncipherment".into(),
-    });
-    let usages: Vec<&str> = spec
-        .usage
-        .iter()
-        .map(|u| match u {
-            Usage::Server => "serverAuth",
-            Usage::Client => "clientAuth",
-        })
-        .collect();
-    ext.push(format!("extendedKeyUsage={}", usages.join(",")));
-    if !spec.sans.is_empty() {
-        let sans: Vec<String> = spec
-            .sans
-            .iter()
-            .map(|s| {
-                if s.parse::<std::net::IpAddr>().is_ok() {
-                    format!("IP:{s}")
-                } else {
-                    format!("DNS:{s}")
-                }
-            })
-            .collect();
-        ext.push(format!("subjectAltName={}", sans.join(",")));
-    }
-    let quoted: Vec<String> = ext.iter().map(|e| sh(e)).collect();
-    c.commands
-        .push(format!("printf '%s\\n' {} > {name}.ext", quoted.join(" ")));
-    let custom_dates = spec.not_before_days.is_some() || spec.not_after_secs.is_some();
-    if !custom_dates {
-        c.commands.push(format!(
-            "openssl x509 -req -in {name}.csr -CA {ca}.crt -CAkey {ca}.key -CAcreateserial -days {} -extfile {name}.ext -out {name}.crt",
-            spec.not_after_days
-        ));
-    } else {
-        // `openssl x509` sets no start date: `openssl ca` does, with a configuration of its own.
-        ca_config(ctx, ca, c);
-        let start = date(spec.not_before_days.unwrap_or(0));
-        let end = match spec.not_after_secs {
-            Some(s) => format!("$(date -u -d '{s:+} seconds' +%Y%m%d%H%M%SZ)"),
-            None => date(spec.not_after_days),
-        };
-        c.commands.push(format!(
-            "openssl ca -batch -notext -config {ca}.cnf -cert {ca}.crt -keyfile {ca}.key -in {name}.csr -startdate {start} -enddate {end} -extfile {name}.ext -out {name}.crt 2>/dev/null"
-        ));
-    }
-    if spec.chain {
-        let mut chain = Vec::new();
-        let mut at = Some(ca.to_owned());
-        while let Some(name_) = at {
-            let parent = ctx.parents.get(&name_).cloned().flatten();
-            if parent.is_some() {
-                chain.push(format!("{name_}.crt"));
-            }
-            at = parent;
-        }
-        if !chain.is_empty() {
-            c.commands
-                .push(format!("cat {} >> {name}.crt", chain.join(" ")));
-        }
-    }
 }
 
 /// etcdctl's flags for an endpoint and an identity.
@@ -603,12 +451,8 @@ pub fn render(ctx: &mut Context, step: &Step, expected: Option<&[String]>, c: &m
             )),
         },
         Step::Revoked { ca, cert } => {
-            ca_config(ctx, ca, c);
-            c.commands.push(format!(
-                "openssl ca -config {ca}.cnf -cert {ca}.crt -keyfile {ca}.key -revoke {} 2>/dev/null",
-                local(ctx, &cert.cert_path)
-            ));
-            gencrl(ctx, ca, c);
+            let file = local(ctx, &cert.cert_path);
+            render_revoke(ctx, ca, &file, c);
         }
         Step::Shown { cert } => c.commands.push(format!(
             "openssl x509 -in {} -noout -subject -issuer -dates",

@@ -185,18 +185,7 @@ impl Session {
             watch.poll();
             if let Some(rejection) = watch.refused_by(m.index) {
                 tracing::info!(member = %name, detail = %rejection.detail, "refused a peer");
-                let log_of = match &rejection.witness {
-                    Witness::MemberLog(member) => Some(member.clone()),
-                    _ => None,
-                };
-                self.transcript.trace(crate::trace::Step::PeerRefusal {
-                    member: name.clone(),
-                    outcome: crate::trace::Outcome::Refused {
-                        class: rejection.class.to_string(),
-                        log_of,
-                        answer: false,
-                    },
-                });
+                self.trace_peer_refusal(&name, Some(&rejection));
                 return Err(Fault::rejected(op, rejection));
             }
             if started.elapsed() >= limits::REFUSAL_WAIT {
@@ -205,10 +194,7 @@ impl Session {
             self.check_deadline()?;
             std::thread::sleep(limits::LOG_WATCH_INTERVAL);
         }
-        self.transcript.trace(crate::trace::Step::PeerRefusal {
-            member: name.clone(),
-            outcome: crate::trace::Outcome::Ok(None),
-        });
+        self.trace_peer_refusal(&name, None);
         self.transcript
             .line(format!("{op}: none within {:?}", limits::REFUSAL_WAIT));
         Ok(())

@@ -2,9 +2,21 @@
 //! identity and endpoint of a call as a command line would give them, and how it ended.
 
 use super::{IdentitySpec, MemberId, Session, Target, TrustKind};
-use crate::etcd::reject::Witness;
+use crate::etcd::reject::{Rejection, Witness};
 use crate::fault::{Fault, OpResult};
 use crate::trace::{Endpoint, Ident, KvOp, Outcome, Step};
+
+/// A refusal as the trace keeps it: its class, and who said why.
+fn refused(rejection: &Rejection) -> Outcome {
+    Outcome::Refused {
+        class: rejection.class.to_string(),
+        log_of: match &rejection.witness {
+            Witness::MemberLog(member) => Some(member.clone()),
+            _ => None,
+        },
+        answer: matches!(rejection.witness, Witness::Answer),
+    }
+}
 
 impl Session {
     /// Whether a URL can carry `name` as the server name for `m`: its own host name, its
@@ -90,14 +102,7 @@ impl Session {
         };
         let outcome = match result {
             Ok(_) => Outcome::Ok(value.flatten()),
-            Err(Fault::Rejected { rejection, .. }) => Outcome::Refused {
-                class: rejection.class.to_string(),
-                log_of: match &rejection.witness {
-                    Witness::MemberLog(member) => Some(member.clone()),
-                    _ => None,
-                },
-                answer: matches!(rejection.witness, Witness::Answer),
-            },
+            Err(Fault::Rejected { rejection, .. }) => refused(rejection),
             Err(Fault::Fatal(_)) => return,
         };
         let step = Step::Kv {
@@ -107,6 +112,14 @@ impl Session {
             outcome,
         };
         self.transcript.trace(step);
+    }
+
+    /// Records what `peer_refusal` found at `member`: a refused peer, or none.
+    pub(super) fn trace_peer_refusal(&mut self, member: &str, rejection: Option<&Rejection>) {
+        self.transcript.trace(Step::PeerRefusal {
+            member: member.to_owned(),
+            outcome: rejection.map_or(Outcome::Ok(None), refused),
+        });
     }
 
     /// Records that these members answered `wait_healthy` as `id`.

@@ -391,20 +391,13 @@ pub fn etcd_under(dir: &Path) -> Vec<u32> {
 /// log) and a machine's disk may have less to spare than its memory; else in the usual temp dir.
 pub fn roomy_tmpdir(members: u64) -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    let room = free_bytes(shm).unwrap_or(0);
+    let room = etcdscript::workdirs::free_bytes(shm).unwrap_or(0);
     if room > members * 150_000_000 {
         if let Ok(dir) = tempfile::tempdir_in(shm) {
             return dir;
         }
     }
     tempfile::tempdir().expect("temp dir")
-}
-
-// The field types are u64 on 64-bit Linux, narrower elsewhere.
-#[allow(clippy::useless_conversion)]
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let st = nix::sys::statvfs::statvfs(dir).ok()?;
-    Some(u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size())))
 }
 
 /// The `etcdscript-*` work dirs in `tmp`.
