@@ -344,18 +344,30 @@ async fn write(
 
 /// A failed write's class, from the client's side alone (the load reads no member log): what
 /// the client can tell (a refused connection is "unavailable"); a handshake ended by an alert
-/// is "tls rejected"; a connection reset or closed without one is "unavailable" (the member
-/// went away, stopping say); else, while connecting, "tls rejected" (as a call says when no
-/// log explains a failed handshake), and on a request "server error".
+/// is "tls rejected"; a connection reset, broken or closed without one (a handshake that met
+/// its end included) is "unavailable" (the member went away, stopping say); else, while
+/// connecting, "tls rejected" (as a call says when no log explains a failed handshake), and on a
+/// request "server error".
 fn class_of(detail: &str, connecting: bool) -> String {
     tracing::debug!(connecting, detail, "load write failed");
     // With TLS 1.3 the alert may come only with the first request.
     if detail.contains("fatal alert") {
         return Class::TlsRejected.name().to_owned();
     }
-    let gone = ["reset", "broken pipe", "No route", "GOAWAY", "closed"]
-        .iter()
-        .any(|w| detail.contains(w))
+    // The OS says "Broken pipe", hyper "broken pipe": the words are compared in lower case. A
+    // handshake that met the end of the connection, with no alert, met a member that went away:
+    // a refusing member sends its alert first.
+    let lower = detail.to_lowercase();
+    let gone = [
+        "reset",
+        "broken pipe",
+        "no route",
+        "goaway",
+        "closed",
+        "handshake eof",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
         || (!connecting && detail.contains("transport error"));
     let class = match classify_client_error(detail) {
         Some(c) => c,
@@ -364,4 +376,34 @@ fn class_of(detail: &str, connecting: bool) -> String {
         None => Class::ServerError,
     };
     class.name().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::class_of;
+
+    #[test]
+    fn a_member_gone_mid_handshake_is_unavailable_and_only_an_alert_is_a_refusal() {
+        // What the OS says of a member killed while the client connected to it.
+        let gone = "transport error: connection error: Broken pipe (os error 32)";
+        assert_eq!(class_of(gone, true), "unavailable");
+        assert_eq!(
+            class_of("transport error: Connection refused (os error 111)", true),
+            "unavailable"
+        );
+        assert_eq!(
+            class_of(
+                "transport error: connection error: Connection reset by peer",
+                true
+            ),
+            "unavailable"
+        );
+        assert_eq!(
+            class_of("transport error: tls handshake eof", true),
+            "unavailable"
+        );
+        // The inverted: a handshake ended by the member's alert is a refusal.
+        let alert = "transport error: received fatal alert: BadCertificate";
+        assert_eq!(class_of(alert, true), "tls rejected");
+    }
 }
