@@ -44,6 +44,7 @@ const RENDERED: &[&str] = &[
     "issue",
     "cluster",
     "spawn_member",
+    "spawn_members",
     "wait_healthy",
     "kv_set",
     "kv_get",

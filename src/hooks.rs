@@ -1,5 +1,5 @@
 //! Test-only behaviour, read once from the environment: the lifecycle tests make etcdscript
-//! panic, or lose the race for a port, on purpose. Never documented for users.
+//! panic, lose the race for a port, or lose a starting member, on purpose. Never documented for users.
 
 /// The environment variable: a comma-separated list of hook names.
 pub const TEST_HOOKS: &str = "ETCDSCRIPT_TEST_HOOKS";
@@ -11,6 +11,11 @@ pub struct TestHooks {
     pub panic: bool,
     /// `steal-port`: a member's first start finds its client port taken.
     pub steal_port: bool,
+    /// `steal-peer-port`: a member's first start finds its peer port taken.
+    pub steal_peer_port: bool,
+    /// `kill-second-start`: the second member of a `spawn_members` call is killed once past
+    /// its bootstrap check, as a crash would (so the third has been launched meanwhile).
+    pub kill_second_start: bool,
 }
 
 impl TestHooks {
@@ -21,6 +26,8 @@ impl TestHooks {
         TestHooks {
             panic: on("panic"),
             steal_port: on("steal-port"),
+            steal_peer_port: on("steal-peer-port"),
+            kill_second_start: on("kill-second-start"),
         }
     }
 }

@@ -34,6 +34,7 @@ mod ports;
 mod rbac;
 mod remote;
 mod specs;
+mod starting;
 mod tamper;
 mod traced;
 

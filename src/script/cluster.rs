@@ -1,4 +1,4 @@
-//! Cluster primitives: `cluster`, `spawn_member`, `wait_healthy`, `peer_refusal`, `stop_member`,
+//! Cluster primitives: `cluster`, `spawn_member`, `spawn_members`, `wait_healthy`, `peer_refusal`, `stop_member`,
 //! `kill_member`, `member`, and the properties of `Cluster` and `Member`.
 
 use rhai::{Array, Dynamic, EvalAltResult, Map};
@@ -8,7 +8,7 @@ use super::convert::{etcd_args, overrides, type_label, OVERRIDE_KEYS};
 use super::opts::Opts;
 use super::registrar::Registrar;
 use super::{script_err, with_session, Shared};
-use crate::session::{ClusterId, ClusterSpec, MemberId};
+use crate::session::{ClusterId, ClusterSpec, MemberId, MemberOverrides};
 
 /// The options of `cluster`.
 const CLUSTER_KEYS: &[&str] = &[
@@ -31,19 +31,22 @@ const CLUSTER_KEYS: &[&str] = &[
     "health_timeout_ms",
 ];
 
-fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResult>> {
-    let o = Opts::new(opts, "cluster()", CLUSTER_KEYS)?;
-    let names = names
+/// An array of member names, for `what` (`"cluster()"`).
+fn member_names(names: Array, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
+    names
         .into_iter()
         .map(|n| {
             let label = type_label(&n);
             n.into_string().map_err(|_| {
-                script_err(format!(
-                    "cluster(): member names must be strings, got {label}"
-                ))
+                script_err(format!("{what}: member names must be strings, got {label}"))
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+fn cluster_spec(names: Array, opts: &Map) -> Result<ClusterSpec, Box<EvalAltResult>> {
+    let o = Opts::new(opts, "cluster()", CLUSTER_KEYS)?;
+    let names = member_names(names, "cluster()")?;
     let ms = |key: &str, default: u64, max: u64| -> Result<u64, Box<EvalAltResult>> {
         Ok(o.int_in(key, 1..=max as i64)?.map_or(default, |v| v as u64))
     };
@@ -144,6 +147,21 @@ const SPAWN_MEMBER: Primitive = Primitive {
               spawn_member(c, \"infra3\", #{ cert: rogue_cert, ca: rogue_ca });",
 };
 
+const SPAWN_MEMBERS: Primitive = Primitive {
+    name: "spawn_members",
+    params: &[req("cluster", Ty::Cluster), opt("names", Ty::Array)],
+    returns: Ty::Unit,
+    doc: "Starts several members at once, as separate terminals would: every member of the\n\
+          cluster in plan order, or those named, in that order. Each is launched as soon as the\n\
+          one before it has passed etcd's bootstrap check (a peer still booting would hold that\n\
+          check for a second), and the call returns once all serve their peer ports. It ends as\n\
+          `spawn_member` called for each in turn would: the same transcript, line for line; on\n\
+          the first that fails, those before it run, the call fails with that one's error, and\n\
+          those after it are stopped again (never started, if they had not run before). Members\n\
+          that need overrides start with `spawn_member`.",
+    example: "spawn_members(c);\nspawn_members(c, [\"infra2\", \"infra3\"]);",
+};
+
 const WAIT_HEALTHY: Primitive = Primitive {
     name: "wait_healthy",
     params: &[req("target", Ty::Target), opt("identity", Ty::Identity)],
@@ -224,6 +242,33 @@ pub fn register(r: &mut Registrar) {
             let m = ss.member(cluster, &name)?;
             ss.spawn_member(m, &over)?;
             Ok(m)
+        })
+    });
+    r.primitive(SPAWN_MEMBERS, |c| {
+        let cluster = c.cluster(0)?;
+        let names = match c.get(1) {
+            Some(_) => Some(member_names(c.array(1)?, "spawn_members()")?),
+            None => None,
+        };
+        c.session(|ss| {
+            let members = match names {
+                None => ss.members(cluster),
+                Some(names) if names.is_empty() => {
+                    return Err(crate::error::Error::Script(
+                        "spawn_members(): the list of member names is empty".into(),
+                    )
+                    .into())
+                }
+                Some(names) => names
+                    .iter()
+                    .map(|n| ss.member(cluster, n))
+                    .collect::<crate::error::Result<Vec<_>>>()?,
+            };
+            let list: Vec<_> = members
+                .into_iter()
+                .map(|m| (m, MemberOverrides::default()))
+                .collect();
+            ss.spawn_members(&list)
         })
     });
     r.primitive(WAIT_HEALTHY, |c| {

@@ -1,19 +1,14 @@
-//! Member processes: etcd's flags for a member, starting it and waiting for it to serve,
-//! knowing whether it still runs, stopping and killing it.
+//! Member processes: etcd's flags for a member, knowing whether it still runs, stopping and
+//! killing it (starting is in `starting`).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use super::{ports, ClusterId, MemberId, MemberOverrides, MemberState, Session};
+use super::{ClusterId, MemberId, MemberOverrides, MemberState, Session};
 use crate::error::{Error, Result};
 use crate::etcd::args;
-use crate::etcd::log::MemberLog;
-use crate::etcd::process::{find_etcd, EtcdProcess};
-use crate::etcd::reject::{Class, Rejection, Witness};
-use crate::fault::{Fault, OpResult};
+use crate::etcd::process::find_etcd;
 use crate::lifecycle;
 use crate::limits;
-use crate::pki::Usage;
 
 impl Session {
     pub(super) fn etcd_bin(&mut self) -> Result<PathBuf> {
@@ -29,9 +24,10 @@ impl Session {
     /// Why a member cannot have its data dir where the run keeps them, if the disk is short of
     /// room: etcd that meets a full disk stops without a word in its log (it cannot write one),
     /// which would pass for a failed start.
-    pub(super) fn disk_short(&self, name: &str) -> Option<String> {
+    /// `ahead`: members about to start before it, each taking as much.
+    pub(super) fn disk_short(&self, name: &str, ahead: u64) -> Option<String> {
         let free = crate::workdirs::free_bytes(&self.members_dir)?;
-        (free < limits::MEMBER_DISK_BYTES).then(|| {
+        (free < (ahead + 1) * limits::MEMBER_DISK_BYTES).then(|| {
             format!(
                 "no room on disk for member {name}: {} free where its data dir goes ({}), and \
                  etcd takes about {} per member (it preallocates its write-ahead log); free some \
@@ -90,193 +86,6 @@ impl Session {
             },
             extra: s.args.iter().chain(&over.args).cloned().collect(),
         })
-    }
-
-    /// `spawn_member(cluster, name, overrides)`: starts one member and returns once it serves its
-    /// peer port (or fails, quoting its log).
-    pub fn spawn_member(&mut self, m: MemberId, over: &MemberOverrides) -> OpResult<()> {
-        self.ensure_local(m, "spawn_member")?;
-        let bin = self.etcd_bin()?;
-        let name = self.member_name(m);
-        if matches!(self.slot(m).state, MemberState::Running(_)) {
-            return Err(Error::Script(format!("member {name} is already running")).into());
-        }
-        let mut line = format!("start {name}");
-        let mut extra = Vec::new();
-        let spec = &self.cluster(m.cluster).spec;
-        if let Some(c) = &over.cert {
-            extra.push(format!("cert {}", c.name));
-        } else if !spec.one_cert() {
-            extra.push(format!("cert {}", spec.cert_of(m.index).name));
-        }
-        if let Some(c) = &over.peer_cert {
-            extra.push(format!("peer cert {}", c.name));
-        }
-        if let Some(c) = &over.peer_client_cert {
-            extra.push(format!("peer client cert {}", c.name));
-            self.needs_etcd_35("peer_client_cert (--peer-client-cert-file)")?;
-        }
-        if let Some(ca) = &over.ca {
-            extra.push(format!("CA {}", ca.name));
-        }
-        if !over.args.is_empty() {
-            extra.push(format!("args {}", over.args.join(" ")));
-        }
-        if !extra.is_empty() {
-            line.push_str(&format!(" ({})", extra.join(", ")));
-        }
-        if let Some(cert) = &over.cert {
-            // Allowed on purpose: it is how a scenario shows a member refused for its certificate.
-            if !cert.has_usage(Usage::Server) {
-                tracing::warn!("member {name} gets certificate {} without the server usage: clients and peers will refuse it", cert.name);
-            }
-        }
-        let dials_with = over.peer_client_cert.as_ref().or(over.peer_cert.as_ref());
-        if let Some(cert) = dials_with.or(over.cert.as_ref()) {
-            if self.cluster(m.cluster).spec.peer_cert_auth && !cert.has_usage(Usage::Client) {
-                tracing::warn!("member {name} gets peer certificate {} without the client usage: its peers will refuse it", cert.name);
-            }
-        }
-        let spec = &self.cluster(m.cluster).spec;
-        if over.cert.is_none() && m.index >= spec.certs.len() && !spec.one_cert() {
-            return Err(Error::Script(format!(
-                "member {name} has no certificate of its own in a cluster whose members each \
-                 have theirs: give it one with `cert`"
-            ))
-            .into());
-        }
-        if let Some(why) = self.disk_short(&name) {
-            return Err(Error::Environment(why).into());
-        }
-        // Refusals of this start count from here, in every member's log (its own too).
-        for slot in &mut self.clusters[m.cluster.0].members {
-            slot.refusal_mark = slot.log.mark();
-        }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let args = self.member_args(m, over);
-            tracing::debug!(member = %name, ?args, "starting etcd");
-            let log = self.slot(m).log.clone();
-            let mark = log.mark();
-            // Let go of the reserved ports at the last moment.
-            self.slot_mut(m).reserved.clear();
-            // The lifecycle tests lose the race for a port on purpose, once a run.
-            static STOLEN: std::sync::atomic::AtomicBool =
-                std::sync::atomic::AtomicBool::new(false);
-            let _thief = (self.hooks.steal_port
-                && !STOLEN.swap(true, std::sync::atomic::Ordering::Relaxed))
-            .then(|| std::net::TcpListener::bind(("127.0.0.1", self.slot(m).client_port)).ok())
-            .flatten();
-            // Started and registered under the write lock: an interrupted run either sees this
-            // member and kills it, or never starts it.
-            let writes = lifecycle::hold_writes();
-            let host = self.on_host(m);
-            let proc = EtcdProcess::spawn(&bin, &args, &log.path, host.as_ref())?;
-            let pid = proc.pid();
-            lifecycle::register_pid(pid);
-            drop(writes);
-            tracing::info!(member = %name, pid, "started etcd");
-            self.slot_mut(m).state = MemberState::Running(proc);
-            match self.wait_serving(m, mark) {
-                Ok(()) => {
-                    self.transcript.trace(crate::trace::Step::Start {
-                        member: name.clone(),
-                        args,
-                    });
-                    break;
-                }
-                Err(e) => {
-                    let port_lost = log.contains_since(mark, "address already in use").0;
-                    let client_port = self.slot(m).client_port;
-                    // etcd names the address it could not bind.
-                    let client_lost = port_lost
-                        && log
-                            .contains_since(mark, &format!("127.0.0.1:{client_port}: bind"))
-                            .0;
-                    let c = self.cluster(m.cluster);
-                    // Members on hosts have their own addresses: no port there is anyone else's.
-                    let free_ports = c.spec.client_ports.is_none()
-                        && c.spec.peer_ports.is_none()
-                        && c.spec.hosts.is_none();
-                    let alone = !c
-                        .members
-                        .iter()
-                        .any(|o| matches!(o.state, MemberState::Running(_)));
-                    let retry = attempt <= limits::PORT_RETRIES && free_ports;
-                    if retry && client_lost {
-                        // The client port is in no other member's configuration: a new one
-                        // will do, whoever else runs.
-                        tracing::info!(member = %name, "its client port was taken before etcd could bind it; picking a new one");
-                        let (port, held) = ports::reserve()?;
-                        let slot = self.slot_mut(m);
-                        slot.client_port = port;
-                        slot.reserved = vec![held];
-                        continue;
-                    }
-                    if !(retry && port_lost && alone) {
-                        // A start failure is never a rejection, whoever else refused what
-                        // meanwhile: its class is `start failed`, and its own log says why.
-                        return Err(e.named(&line));
-                    }
-                    tracing::info!(member = %name, "a port was taken before etcd could bind it; picking new ports");
-                    self.repick_ports(m.cluster)?;
-                }
-            }
-        }
-        self.transcript.line(format!("{line}: serving"));
-        Ok(())
-    }
-
-    /// Waits for "serving peer traffic" in the member's log, bounded. A member that exits first
-    /// failed to start (class `start failed`, quoting its log); one that stays silent past the
-    /// bound is an environment error.
-    pub(super) fn wait_serving(&mut self, m: MemberId, mark: u64) -> OpResult<()> {
-        let deadline = Instant::now() + self.bounded(limits::MEMBER_START_TIMEOUT);
-        let log = self.slot(m).log.clone();
-        let mut offset = mark;
-        loop {
-            let (found, end) = log.contains_since(offset, "\"msg\":\"serving peer traffic\"");
-            if found {
-                return Ok(());
-            }
-            offset = end;
-            if let Some(status) = self.exit_status(m) {
-                self.slot_mut(m).state = MemberState::Stopped;
-                if let Some(why) = self.disk_short(&log.member) {
-                    return Err(Error::Environment(format!(
-                        "member {} exited ({status}) while starting: {why}",
-                        log.member
-                    ))
-                    .into());
-                }
-                return Err(Fault::rejected(
-                    String::new(),
-                    Rejection::unlogged(
-                        Class::StartFailed,
-                        Witness::MemberLog(log.member.clone()),
-                        format!(
-                            "member {} exited ({status}) while starting: {}\nlast log lines:\n{}",
-                            log.member,
-                            log.last_error().unwrap_or_else(|| "it wrote no log".into()),
-                            quote_tail(&log)
-                        ),
-                    ),
-                ));
-            }
-            if Instant::now() >= deadline {
-                self.kill_slot(m);
-                self.check_deadline()?;
-                return Err(Error::Environment(format!(
-                    "member {} did not serve its peer port within {:?}; last log lines:\n{}",
-                    log.member,
-                    limits::MEMBER_START_TIMEOUT,
-                    quote_tail(&log)
-                ))
-                .into());
-            }
-            std::thread::sleep(limits::POLL_INTERVAL);
-        }
     }
 
     pub(super) fn exit_status(&mut self, m: MemberId) -> Option<std::process::ExitStatus> {
@@ -367,7 +176,7 @@ impl Session {
     }
 
     /// Fails unless the run's etcd is 3.5 or later, for a feature `what` that 3.4 lacks.
-    fn needs_etcd_35(&mut self, what: &str) -> Result<()> {
+    pub(super) fn needs_etcd_35(&mut self, what: &str) -> Result<()> {
         let bin = self.etcd_bin()?;
         let version = crate::etcd::process::etcd_version(&bin)?;
         let (major, minor) = parse_version(&version);
@@ -427,14 +236,6 @@ impl Session {
             })
             .collect()
     }
-}
-
-fn quote_tail(log: &MemberLog) -> String {
-    log.tail(limits::LOG_TAIL_LINES)
-        .iter()
-        .map(|l| format!("    {}", crate::etcd::log::summarize_line(l)))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// `3.5.1` -> (3, 5); anything unreadable is (0, 0).
