@@ -221,8 +221,9 @@ pub struct TestArgs {
     /// snapshots) instead of snapshots/ beside each script.
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
-    /// How many scripts run at once [default: twice the number of cores: a run spends about
-    /// half its time waiting on etcd].
+    /// How many scripts run at once [default: four times the number of cores, as a run spends
+    /// most of its time waiting on etcd's timers; fewer if the temp dir lacks room for five
+    /// members (about 650 MB) per run].
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// The etcd binary; repeat it to run every script against each, held to one snapshot

@@ -44,6 +44,10 @@ pub const REFUSAL_WAIT: Duration = Duration::from_secs(3);
 /// `member_add`, `member_remove`: how long to retry while etcd answers "unhealthy cluster" (its
 /// strict reconfiguration check wants every member connected for 5 s first).
 pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a run of a suite waits for a pinned port or a remote cluster another run of the
+/// suite holds (that run's own timeout bounds it too), and how often it looks.
+pub const SHARED_WAIT: Duration = Duration::from_secs(120);
+pub const SHARED_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// `member_add`, `member_remove`: the pause between such retries.
 pub const MEMBERSHIP_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// How many times a member whose port was taken between our pick and its bind is started again.

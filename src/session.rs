@@ -33,6 +33,7 @@ mod plan;
 mod ports;
 mod rbac;
 mod remote;
+mod shared;
 mod specs;
 mod starting;
 mod tamper;
@@ -42,6 +43,7 @@ pub use findings::{Finding, Outcome};
 pub use keyspace::{LeaseId, Pair, WatchEvent, WatchId};
 pub use load::{LoadId, LoadSpec, Tally};
 pub use remote::RemoteSpec;
+pub use shared::SUITE_LOCKS;
 use specs::ClientKey;
 pub use specs::{
     Access, AuthOp, ClusterSpec, Dial, HostSpec, IdentitySpec, MemberOverrides, Perm, TrustKind,
@@ -159,6 +161,8 @@ pub struct Session {
     /// How many operations the script has performed (see [`Session::next_op`]).
     ops: u64,
     hooks: crate::hooks::TestHooks,
+    /// What this run holds against the other runs of its suite.
+    shared: shared::Held,
     /// The hosts' network, made by the first cluster with hosts.
     net: Option<crate::netns::Net>,
     /// The hosts so far, as the run's hosts file lists them.
@@ -310,6 +314,7 @@ impl Session {
             timeout: opts.timeout,
             ops: 0,
             hooks: opts.hooks,
+            shared: shared::Held::default(),
         })
     }
 

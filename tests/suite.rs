@@ -448,13 +448,19 @@ fn fail_fast_skips_the_rest() {
     common::assert_has(&ran.stdout, "0 passed, 1 failed, 5 skipped");
 }
 
-#[test]
-fn several_etcd_binaries_share_one_snapshot() {
+/// The etcd the tests run (ETCDSCRIPT_ETCD, else /usr/bin/etcd), if it is there.
+fn etcd() -> Option<String> {
     let etcd = std::env::var("ETCDSCRIPT_ETCD").unwrap_or_else(|_| "/usr/bin/etcd".into());
     if !Path::new(&etcd).is_file() {
         eprintln!("skipped: no etcd at {etcd}");
-        return;
+        return None;
     }
+    Some(etcd)
+}
+
+#[test]
+fn several_etcd_binaries_share_one_snapshot() {
+    let Some(etcd) = etcd() else { return };
     // The same binary under two paths: two runs of each script, one snapshot.
     let s = Suite::new(&[("pure.rhai", PURE)]);
     let link = s.path("etcd-again");
@@ -544,4 +550,65 @@ fn ctrl_c_stops_every_run_and_its_members() {
     common::assert_has(&stderr, "interrupted by SIGINT while running the suite");
     let pids: Vec<u32> = tree.iter().map(|(p, _)| *p).collect();
     common::assert_all_gone(&pids);
+}
+
+/// A one-member cluster on pinned ports, kept a moment so that runs overlap.
+fn pinned(tag: &str) -> String {
+    format!(
+        "{}let c = cluster([\"p1\"], #{{ ca: ca, cert: server, token: \"{tag}\", client_ports: [23871], peer_ports: [23881] }});\n\
+         let p1 = spawn_member(c, \"p1\");\nwait_healthy(c);\nkv_set(p1, \"k\", \"{tag}\", client);\nsleep(300);\n\
+         assert_eq(kv_get(p1, \"k\", client), \"{tag}\");\n",
+        common::ONE_MEMBER.split("let c = ").next().unwrap()
+    )
+}
+
+/// Four runs (two scripts, two etcd paths) of one suite pin the same ports: they take turns at
+/// them, while other runs go on beside them, and all pass. A run outside a suite honours the
+/// same lock: held by someone else, it waits, and its --timeout ends the wait.
+#[test]
+fn runs_that_pin_the_same_ports_take_turns() {
+    let Some(etcd) = etcd() else { return };
+    let (a, b) = (pinned("a"), pinned("b"));
+    let s = Suite::new(&[("a.rhai", &a), ("b.rhai", &b), ("pure.rhai", PURE)]);
+    let link = s.path("etcd-again");
+    std::os::unix::fs::symlink(&etcd, &link).unwrap();
+    let link = link.to_str().unwrap();
+    let args = [
+        "--etcd", &etcd, "--etcd", link, "--jobs", "4", "--accept", "--json", "r.json",
+    ];
+    let ran = s.test(&args, &[]);
+    ran.assert_code(0);
+    let json: Value = serde_json::from_str(&s.read("r.json")).unwrap();
+    assert_eq!(json["scripts"].as_array().unwrap().len(), 6, "{json}");
+
+    // The lock file, held here: a run told of it waits until its --timeout.
+    let locks = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(locks.path().join("port-23871.lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let script = s.path("scripts/a.rhai");
+    let run = |locks: &Path| {
+        Command::new(common::bin())
+            .args(["run", "--timeout", "2", "--etcd", &etcd])
+            .arg(&script)
+            .env("ETCDSCRIPT_SUITE_LOCKS", locks)
+            .output()
+            .unwrap()
+    };
+    let out = run(locks.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(etcdscript::error::exit_code::TIMEOUT),
+        "{stderr}"
+    );
+    common::assert_has(&stderr, "--timeout");
+    // Let go: the same run passes.
+    drop(held);
+    let out = run(locks.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -98,6 +98,16 @@ impl Session {
                 spec.election_ms, spec.heartbeat_ms
             )));
         }
+        // Two runs of a suite that pin the same port take turns.
+        let pinned: Vec<String> = [&spec.client_ports, &spec.peer_ports]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|p| format!("port-{p}"))
+            .collect();
+        if !pinned.is_empty() {
+            self.hold_shared(&pinned, &format!("cluster {}", spec.token))?;
+        }
         let mut members = Vec::new();
         let placed = self.place(&spec)?;
         for ((i, name), place) in spec.names.iter().enumerate().zip(placed) {

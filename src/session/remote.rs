@@ -105,6 +105,9 @@ impl Session {
                 ));
             }
         }
+        // Two runs of a suite write to the same cluster one at a time.
+        let key = super::shared::remote_key(&spec.endpoints);
+        self.hold_shared(&[key], &format!("remote_cluster {}", spec.name))?;
         let mut members = Vec::new();
         for (i, url) in spec.endpoints.iter().enumerate() {
             let (host, addr) = endpoint(url)?;

@@ -20,6 +20,8 @@ pub struct Spec<'a> {
     pub timeout: Duration,
     /// A fresh directory for this run's files (its work dir, output and check records).
     pub dir: &'a Path,
+    /// The suite's lock files (see [`crate::session::SUITE_LOCKS`]).
+    pub locks: &'a Path,
 }
 
 /// How a run ended.
@@ -61,6 +63,7 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> std::io::Result<Finished> 
     }
     cmd.arg(spec.script)
         .env_remove("RUST_LOG")
+        .env(crate::session::SUITE_LOCKS, spec.locks)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)

@@ -1,5 +1,5 @@
-//! Running a suite's jobs: a queue that keeps a script from running twice at once, workers
-//! that run each job as a child `etcdscript run`, and the outcome of each.
+//! Running a suite's jobs: a queue, workers that run each job as a child `etcdscript run`, and
+//! the outcome of each.
 
 use crate::error::{Error, Result};
 use crate::limits;
@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use super::verdict::judge;
@@ -30,10 +30,13 @@ pub(super) fn run_jobs(
     let running: Arc<Mutex<HashSet<u32>>> = Arc::default();
     let (tx, rx) = mpsc::channel::<(usize, Job, Outcome)>();
     let workers = opts.jobs.clamp(1, total.max(1));
+    let locks = dir.join("locks");
+    std::fs::create_dir_all(&locks)
+        .map_err(Error::io(&format!("failed to create {}", locks.display())))?;
     let mut handles = Vec::new();
     for w in 0..workers {
         let (queue, stop, running, tx) = (queue.clone(), stop.clone(), running.clone(), tx.clone());
-        let dir = dir.to_owned();
+        let (dir, locks) = (dir.to_owned(), locks.clone());
         let (timeout, fail_fast) = (opts.timeout, opts.fail_fast);
         let handle = std::thread::Builder::new()
             .name(format!("suite-{w}"))
@@ -42,13 +45,12 @@ pub(super) fn run_jobs(
                     let outcome = if stop.load(Ordering::SeqCst) {
                         skipped(&job)
                     } else {
-                        run_one(&job, &dir, timeout, &stop, &running)
+                        run_one(&job, &dir, &locks, timeout, &stop, &running)
                     };
                     // Stop here, before this worker takes another job; the receiver stops the rest.
                     if fail_fast && outcome.status.failed() {
                         stop.store(true, Ordering::SeqCst);
                     }
-                    queue.done(&job);
                     if tx.send((job.index, job, outcome)).is_err() {
                         break;
                     }
@@ -85,44 +87,19 @@ pub(super) fn run_jobs(
     Ok(done)
 }
 
-/// The jobs not yet started. A script never runs twice at once (against two etcd binaries):
-/// it may pin ports or other things only one run can hold.
-pub(super) struct Queue {
-    state: Mutex<(VecDeque<Job>, HashSet<PathBuf>)>,
-    changed: Condvar,
-}
+/// The jobs not yet started, in the order they start. A script's runs against several etcd
+/// binaries may run side by side: what only one run may hold (a pinned port, a remote cluster)
+/// the runs take turns at themselves (`ETCDSCRIPT_SUITE_LOCKS`).
+pub(super) struct Queue(Mutex<VecDeque<Job>>);
 
 impl Queue {
     pub(super) fn new(jobs: Vec<Job>) -> Queue {
-        Queue {
-            state: Mutex::new((VecDeque::from(jobs), HashSet::new())),
-            changed: Condvar::new(),
-        }
+        Queue(Mutex::new(VecDeque::from(jobs)))
     }
 
-    /// The first job whose script is not running, waiting while every left job's script is;
-    /// `None` when no job is left.
+    /// The next job; `None` when no job is left.
     pub(super) fn take(&self) -> Option<Job> {
-        let mut state = lock(&self.state);
-        loop {
-            let (jobs, busy) = &mut *state;
-            if jobs.is_empty() {
-                return None;
-            }
-            if let Some(i) = jobs.iter().position(|j| !busy.contains(&j.script.path)) {
-                let job = jobs.remove(i)?;
-                busy.insert(job.script.path.clone());
-                return Some(job);
-            }
-            // Bounded only by the running job, which its own timeout bounds.
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// A job's run is over: its script may run again.
-    pub(super) fn done(&self, job: &Job) {
-        lock(&self.state).1.remove(&job.script.path);
-        self.changed.notify_all();
+        lock(&self.0).pop_front()
     }
 }
 
@@ -157,6 +134,7 @@ pub(super) fn skipped(job: &Job) -> Outcome {
 pub(super) fn run_one(
     job: &Job,
     dir: &Path,
+    locks: &Path,
     timeout: Duration,
     stop: &AtomicBool,
     running: &Mutex<HashSet<u32>>,
@@ -173,6 +151,7 @@ pub(super) fn run_one(
         etcd: job.etcd.as_ref().map(|e| e.0.as_path()),
         timeout,
         dir: &job_dir,
+        locks,
     };
     let mut pid = None;
     let finished = exec::run(&spec, |p| {

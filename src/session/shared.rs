@@ -1,0 +1,103 @@
+//! What only one run of a suite may hold at a time: a pinned port, a remote cluster. A suite
+//! runs each script against each etcd binary, and runs them side by side; a run that pins a
+//! port or writes to a cluster that runs elsewhere holds a lock file for it until the run ends
+//! (the kernel lets go of it however the run ends), and another run that needs the same thing
+//! waits for it, bounded.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::Session;
+use crate::error::{Error, Result};
+use crate::limits;
+
+/// The environment variable `etcdscript test` sets for its runs: the directory of the suite's
+/// lock files. Outside a suite nothing is locked.
+pub const SUITE_LOCKS: &str = "ETCDSCRIPT_SUITE_LOCKS";
+
+/// The locks a run holds, until it ends.
+#[derive(Debug, Default)]
+pub struct Held {
+    locks: Vec<Flock<std::fs::File>>,
+}
+
+/// The lock key of a remote cluster: its endpoints, sorted, in characters safe in a file name.
+pub fn remote_key(endpoints: &[String]) -> String {
+    let mut e = endpoints.to_vec();
+    e.sort();
+    let key: String = format!("remote-{}", e.join("+"))
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    key
+}
+
+impl Session {
+    /// Holds each of `keys` (in sorted order, so that two runs wanting several never wait for
+    /// each other), waiting while another run of the suite holds one, up to
+    /// [`limits::SHARED_WAIT`] or the run's deadline. `what` names them for the error.
+    pub(super) fn hold_shared(&mut self, keys: &[String], what: &str) -> Result<()> {
+        let Some(dir) = std::env::var_os(SUITE_LOCKS).map(PathBuf::from) else {
+            return Ok(());
+        };
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let path = dir.join(format!("{key}.lock"));
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::Environment(format!("cannot open {}: {e}", path.display())))?;
+            let started = Instant::now();
+            let deadline = started + self.bounded(limits::SHARED_WAIT);
+            loop {
+                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                    Ok(lock) => {
+                        if started.elapsed() >= limits::POLL_INTERVAL {
+                            tracing::info!(
+                                key,
+                                waited_ms = started.elapsed().as_millis() as u64,
+                                "waited for another run of the suite"
+                            );
+                        }
+                        self.shared.locks.push(lock);
+                        tracing::debug!(
+                            key,
+                            held = self.shared.locks.len(),
+                            "holding for the suite"
+                        );
+                        break;
+                    }
+                    Err((f, nix::errno::Errno::EWOULDBLOCK)) => file = f,
+                    Err((_, e)) => {
+                        return Err(Error::Environment(format!(
+                            "cannot lock {}: {e}",
+                            path.display()
+                        )))
+                    }
+                }
+                if Instant::now() >= deadline {
+                    self.check_deadline()?;
+                    return Err(Error::Environment(format!(
+                        "{what}: another run of this suite held {key} for more than {:?}",
+                        limits::SHARED_WAIT
+                    )));
+                }
+                std::thread::sleep(limits::SHARED_POLL_INTERVAL);
+            }
+        }
+        Ok(())
+    }
+}
