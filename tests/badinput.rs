@@ -160,15 +160,21 @@ fn endless_loop_is_stopped_by_the_timeout() {
     common::assert_has(&run.stderr, "went past --timeout (1s)");
 }
 
-/// Mutations of the demo: every truncation at a stride of bytes, every deletion of one
+/// Mutations of the demo's code (its comment lines left out, so that its prose does not decide
+/// how many mutants touch code): every truncation at a stride of bytes, every deletion of one
 /// character at a stride, and every line doubled. `check` compiles and checks them without
 /// starting anything; none may panic or end without a clear error.
 #[test]
 fn generated_mutations_of_the_demo_never_panic() {
     let demo = std::fs::read_to_string(common::root().join("scripts/demo.rhai")).unwrap();
+    let demo = demo
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let chars: Vec<char> = demo.chars().collect();
     let mut variants = Vec::new();
-    for i in (0..chars.len()).step_by(23) {
+    for i in (0..chars.len()).step_by(7) {
         variants.push(chars[..i].iter().collect::<String>());
         let mut deleted = chars.clone();
         deleted.remove(i);
