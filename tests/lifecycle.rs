@@ -412,14 +412,28 @@ fn signalled(text: &str, ms: u64, sig: &str) -> Result<(), String> {
     let work = tmp.path().join("tmp");
     std::fs::create_dir(&work).unwrap();
     let err = tmp.path().join("stderr");
-    let mut child = std::process::Command::new(common::bin())
-        .args(["run", script.to_str().unwrap()])
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["run", script.to_str().unwrap()])
         .env("TMPDIR", &work)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+        .stderr(std::fs::File::create(&err).unwrap());
+    // A shell without job control starts background commands with SIGINT ignored, and an
+    // ignored signal stays ignored across exec: the test must not depend on how it was started.
+    // SAFETY: `signal` is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            for s in [
+                nix::sys::signal::Signal::SIGINT,
+                nix::sys::signal::Signal::SIGTERM,
+            ] {
+                nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigDfl)?;
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(ms));
     let signal = if sig == "INT" {
         nix::sys::signal::Signal::SIGINT

@@ -611,4 +611,25 @@ fn runs_that_pin_the_same_ports_take_turns() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A run never waits for itself: two clusters of one run pinning the same port.
+    let twice = s.path("twice.rhai");
+    std::fs::write(
+        &twice,
+        format!(
+            "{a}let d = cluster([\"q1\"], #{{ ca: ca, cert: server, token: \"again\", client_ports: [23871], peer_ports: [23882] }});\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .args(["run", "--timeout", "2", "--etcd", &etcd])
+        .arg(&twice)
+        .env("ETCDSCRIPT_SUITE_LOCKS", locks.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

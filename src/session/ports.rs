@@ -58,6 +58,11 @@ fn bind(port: u16) -> std::io::Result<TcpSocket> {
     Ok(socket)
 }
 
+/// Holds `port` again, if it is still free.
+pub(super) fn hold(port: u16) -> Option<TcpSocket> {
+    bind(port).ok()
+}
+
 /// Picks a free loopback port and holds it until the socket is dropped.
 pub(super) fn reserve() -> Result<(u16, TcpSocket)> {
     let (low, high) = range();

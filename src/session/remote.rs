@@ -106,8 +106,14 @@ impl Session {
             }
         }
         // Two runs of a suite write to the same cluster one at a time.
-        let key = super::shared::remote_key(&spec.endpoints);
-        self.hold_shared(&[key], &format!("remote_cluster {}", spec.name))?;
+        if spec.prefix.is_some() {
+            let keys: Vec<String> = spec
+                .endpoints
+                .iter()
+                .map(|e| super::shared::remote_key(e))
+                .collect();
+            self.hold_shared(&keys, &format!("remote_cluster {}", spec.name))?;
+        }
         let mut members = Vec::new();
         for (i, url) in spec.endpoints.iter().enumerate() {
             let (host, addr) = endpoint(url)?;

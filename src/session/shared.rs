@@ -20,14 +20,12 @@ pub const SUITE_LOCKS: &str = "ETCDSCRIPT_SUITE_LOCKS";
 /// The locks a run holds, until it ends.
 #[derive(Debug, Default)]
 pub struct Held {
-    locks: Vec<Flock<std::fs::File>>,
+    locks: Vec<(String, Flock<std::fs::File>)>,
 }
 
-/// The lock key of a remote cluster: its endpoints, sorted, in characters safe in a file name.
-pub fn remote_key(endpoints: &[String]) -> String {
-    let mut e = endpoints.to_vec();
-    e.sort();
-    let key: String = format!("remote-{}", e.join("+"))
+/// The lock key of an endpoint of a remote cluster, in characters safe in a file name.
+pub fn remote_key(endpoint: &str) -> String {
+    format!("remote-{endpoint}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -37,14 +35,15 @@ pub fn remote_key(endpoints: &[String]) -> String {
             }
         })
         .take(200)
-        .collect();
-    key
+        .collect()
 }
 
 impl Session {
-    /// Holds each of `keys` (in sorted order, so that two runs wanting several never wait for
-    /// each other), waiting while another run of the suite holds one, up to
-    /// [`limits::SHARED_WAIT`] or the run's deadline. `what` names them for the error.
+    /// Holds each of `keys` not yet held (in sorted order, so that two runs wanting the same
+    /// several at once never wait for each other), waiting while another run of the suite holds
+    /// one, up to [`limits::SHARED_WAIT`] or the run's deadline. `what` names them for the
+    /// error. Two runs that take them in separate calls, in opposite orders, may each wait for
+    /// the other until that bound.
     pub(super) fn hold_shared(&mut self, keys: &[String], what: &str) -> Result<()> {
         let Some(dir) = std::env::var_os(SUITE_LOCKS).map(PathBuf::from) else {
             return Ok(());
@@ -52,6 +51,7 @@ impl Session {
         let mut keys = keys.to_vec();
         keys.sort();
         keys.dedup();
+        keys.retain(|k| !self.shared.locks.iter().any(|(held, _)| held == k));
         for key in keys {
             let path = dir.join(format!("{key}.lock"));
             let mut file = std::fs::OpenOptions::new()
@@ -72,7 +72,7 @@ impl Session {
                                 "waited for another run of the suite"
                             );
                         }
-                        self.shared.locks.push(lock);
+                        self.shared.locks.push((key.clone(), lock));
                         tracing::debug!(
                             key,
                             held = self.shared.locks.len(),
@@ -91,7 +91,10 @@ impl Session {
                 if Instant::now() >= deadline {
                     self.check_deadline()?;
                     return Err(Error::Environment(format!(
-                        "{what}: another run of this suite held {key} for more than {:?}",
+                        "{what}: another run of this suite held {key} for more than {:?} (a \
+                         run that holds something this one waits for, and waits for something \
+                         this one holds, looks the same: pin ports in the same order in every \
+                         script)",
                         limits::SHARED_WAIT
                     )));
                 }

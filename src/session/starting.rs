@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use super::{ports, ClusterId, MemberId, MemberOverrides, MemberState, Session};
+use super::{ports, MemberId, MemberOverrides, MemberState, Session};
 use crate::error::{Error, Result};
 use crate::etcd::log::MemberLog;
 use crate::etcd::process::EtcdProcess;
@@ -56,6 +56,8 @@ struct Start {
     phase: Phase,
     /// The lifecycle tests' listener on a port of this member's, held until its start ends.
     thief: Option<std::net::TcpListener>,
+    /// Its starts on a new client port so far, after losing one to another process.
+    retries: usize,
 }
 
 impl Session {
@@ -82,6 +84,7 @@ impl Session {
                     args: Vec::new(),
                     phase: Phase::Waiting,
                     thief: None,
+                    retries: 0,
                 }),
                 Err(e) => {
                     refused = Some(e);
@@ -90,13 +93,6 @@ impl Session {
             }
         }
         if !starts.is_empty() {
-            // Refusals of this start count from here, in every member's log (its own too).
-            let clusters: Vec<ClusterId> = starts.iter().map(|s| s.m.cluster).collect();
-            for id in clusters {
-                for slot in &mut self.clusters[id.0].members {
-                    slot.refusal_mark = slot.log.mark();
-                }
-            }
             self.run_starts(&mut starts)?;
         }
         match refused {
@@ -170,24 +166,57 @@ impl Session {
         Ok(line)
     }
 
-    /// Launches the starts, each once the one before it is past its bootstrap check, and waits
-    /// until each serves or the first to fail (in order) is known; then says what happened, in
-    /// order.
+    /// Starts the members and says what happened, in order, as one-by-one starts would: the
+    /// members before the first that does not serve run and are said to serve; the members after
+    /// it are stopped again; its error (or an error of the environment) is the call's.
     fn run_starts(&mut self, starts: &mut [Start]) -> OpResult<()> {
-        let mut attempt = 1;
+        let settled = self.settle_starts(starts);
+        let first = starts
+            .iter()
+            .position(|s| !matches!(s.phase, Phase::Serving))
+            .unwrap_or(starts.len());
+        let undone = if settled.is_err() { first } else { first + 1 };
+        for s in starts.iter_mut().skip(undone) {
+            self.undo_start(s, false);
+        }
+        for s in &mut starts[..first] {
+            let name = self.member_name(s.m);
+            self.transcript.trace(crate::trace::Step::Start {
+                member: name,
+                args: std::mem::take(&mut s.args),
+            });
+            self.transcript.line(format!("{}: serving", s.line));
+        }
+        settled?;
+        match starts
+            .get_mut(first)
+            .map(|s| (std::mem::replace(&mut s.phase, Phase::Waiting), &s.line))
+        {
+            Some((Phase::Failed { fault, .. }, line)) => Err(fault.named(line)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Launches the starts, each once the one before it is past its bootstrap check (and none
+    /// before it has failed), until every one serves or the first to fail (in order) is known
+    /// with all before it serving.
+    fn settle_starts(&mut self, starts: &mut [Start]) -> OpResult<()> {
+        let mut repicks = 0;
         loop {
-            // The next to launch: the first waiting, if the one before it is past its bootstrap.
             if let Some(i) = starts
                 .iter()
                 .position(|s| matches!(s.phase, Phase::Waiting))
             {
+                let failed_before = starts[..i]
+                    .iter()
+                    .any(|s| matches!(s.phase, Phase::Failed { .. }));
                 let ready = i == 0
                     || match &starts[i - 1].phase {
                         Phase::Launched { past_bootstrap, .. } => *past_bootstrap,
                         Phase::Serving => true,
                         Phase::Waiting | Phase::Failed { .. } => false,
                     };
-                if ready {
+                if ready && !failed_before {
                     self.launch(&mut starts[i])?;
                     continue;
                 }
@@ -206,27 +235,14 @@ impl Session {
                 std::thread::sleep(limits::POLL_INTERVAL);
                 continue;
             }
-            let Some(f) = first_failed else { break };
-            match self.after_failure(starts, f, &mut attempt)? {
+            let Some(f) = first_failed else {
+                return Ok(());
+            };
+            match self.after_failure(starts, f, &mut repicks)? {
                 Retry::Again => continue,
-                Retry::No => break,
+                Retry::No => return Ok(()),
             }
         }
-        for s in starts.iter_mut() {
-            let name = self.member_name(s.m);
-            match std::mem::replace(&mut s.phase, Phase::Waiting) {
-                Phase::Serving => {
-                    self.transcript.trace(crate::trace::Step::Start {
-                        member: name,
-                        args: std::mem::take(&mut s.args),
-                    });
-                    self.transcript.line(format!("{}: serving", s.line));
-                }
-                Phase::Failed { fault, .. } => return Err(fault.named(&s.line)),
-                Phase::Waiting | Phase::Launched { .. } => break,
-            }
-        }
-        Ok(())
     }
 
     /// Starts one member's etcd.
@@ -236,6 +252,11 @@ impl Session {
         let bin = self.etcd_bin()?;
         s.args = self.member_args(m, &s.over);
         tracing::debug!(member = %name, args = ?s.args, "starting etcd");
+        // Refusals of this start count from here, in every member's log (its own too), as they
+        // would had the members before it started one by one.
+        for slot in &mut self.clusters[m.cluster.0].members {
+            slot.refusal_mark = slot.log.mark();
+        }
         let log = self.slot(m).log.clone();
         let mark = log.mark();
         // Let go of the reserved ports at the last moment.
@@ -359,13 +380,13 @@ enum Retry {
 
 impl Session {
     /// The first member (in order) failed, and all before it serve. A port lost in the moment
-    /// between its release and etcd's bind is tried again with new ports; otherwise the members
-    /// after it are stopped again, and its error stands.
+    /// between its release and etcd's bind is tried again with new ports, up to
+    /// [`limits::PORT_RETRIES`] times; otherwise its error stands.
     fn after_failure(
         &mut self,
         starts: &mut [Start],
         f: usize,
-        attempt: &mut usize,
+        repicks: &mut usize,
     ) -> Result<Retry> {
         let m = starts[f].m;
         let log = self.slot(m).log.clone();
@@ -384,19 +405,20 @@ impl Session {
         // Members on hosts have their own addresses: no port there is anyone else's.
         let free_ports =
             c.spec.client_ports.is_none() && c.spec.peer_ports.is_none() && c.spec.hosts.is_none();
-        let ours: Vec<MemberId> = starts.iter().map(|s| s.m).collect();
-        // No member of the cluster runs but those of this call: every peer URL may change.
-        let alone = !c.members.iter().enumerate().any(|(index, o)| {
-            matches!(o.state, MemberState::Running(_))
-                && !ours.contains(&MemberId {
-                    cluster: m.cluster,
-                    index,
-                })
-        });
-        let retry = *attempt <= limits::PORT_RETRIES && free_ports;
+        // Every member of the cluster is new (planned, or started fresh by this call): no
+        // running member and no data dir knows the peer URLs yet, so all of them may change.
+        let fresh: Vec<usize> = starts
+            .iter()
+            .filter(|s| s.fresh)
+            .map(|s| s.m.index)
+            .collect();
+        let all_new =
+            c.members.iter().enumerate().all(|(index, o)| {
+                fresh.contains(&index) || matches!(o.state, MemberState::Planned)
+            });
         let name = self.member_name(m);
-        if retry && client_lost {
-            *attempt += 1;
+        if free_ports && client_lost && starts[f].retries < limits::PORT_RETRIES {
+            starts[f].retries += 1;
             // The client port is in no other member's configuration: a new one will do,
             // whoever else runs.
             tracing::info!(member = %name, "its client port was taken before etcd could bind it; picking a new one");
@@ -407,41 +429,68 @@ impl Session {
             starts[f].phase = Phase::Waiting;
             return Ok(Retry::Again);
         }
-        if retry && port_lost && alone {
-            *attempt += 1;
+        if free_ports && port_lost && all_new && *repicks < limits::PORT_RETRIES {
+            *repicks += 1;
             tracing::info!(member = %name, "a port was taken before etcd could bind it; picking new ports");
             for s in starts.iter_mut() {
-                self.undo_start(s);
+                self.undo_start(s, true);
+            }
+            // Members planned apart from this call may keep a data dir of an earlier call's
+            // undone start, which names the old URLs.
+            for index in 0..self.cluster(m.cluster).members.len() {
+                let other = MemberId {
+                    cluster: m.cluster,
+                    index,
+                };
+                self.remove_data_dir(other);
             }
             self.repick_ports(m.cluster)?;
             return Ok(Retry::Again);
         }
         // A start failure is never a rejection, whoever else refused what meanwhile: its
         // class is `start failed`, and its own log says why.
-        for s in &mut starts[f + 1..] {
-            self.undo_start(s);
-        }
         Ok(Retry::No)
     }
 
-    /// Stops a member this call launched, as if it had never been: a member that had never run
-    /// goes back to planned, without a data dir.
-    fn undo_start(&mut self, s: &mut Start) {
+    /// Stops a member this call launched, as if it had never been: one that had never run goes
+    /// back to planned, its ports held again where they are still free. Its data dir stays
+    /// (etcd starts again on it as the same member of the same cluster: the members that run
+    /// may have heard from it), unless `wipe`, for new ports.
+    fn undo_start(&mut self, s: &mut Start, wipe: bool) {
         if matches!(s.phase, Phase::Waiting) {
             return;
         }
         self.kill_slot(s.m);
         s.phase = Phase::Waiting;
-        if s.fresh {
-            let slot = self.slot_mut(s.m);
-            slot.state = MemberState::Planned;
-            let dir = self
-                .members_dir
-                .join(format!("{}.etcd", self.member_name(s.m)));
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %dir.display(), "could not remove a data dir: {e}");
-                }
+        s.thief = None;
+        if !s.fresh {
+            return;
+        }
+        let slot = self.slot_mut(s.m);
+        slot.state = MemberState::Planned;
+        if wipe {
+            self.remove_data_dir(s.m);
+            return;
+        }
+        let ports = [Some(slot.client_port), Some(slot.peer_port), slot.http_port];
+        slot.reserved = ports
+            .into_iter()
+            .flatten()
+            .filter_map(ports::hold)
+            .collect();
+    }
+
+    /// Removes a planned member's data dir, if it has one.
+    fn remove_data_dir(&mut self, m: MemberId) {
+        if !matches!(self.slot(m).state, MemberState::Planned) {
+            return;
+        }
+        let dir = self
+            .members_dir
+            .join(format!("{}.etcd", self.member_name(m)));
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), "could not remove a data dir: {e}");
             }
         }
     }
