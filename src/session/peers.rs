@@ -17,7 +17,7 @@ use super::{ClusterId, MemberState, Session};
 use crate::etcd::client::is_ours;
 use crate::etcd::evidence::{parse_line, Event, PeerRef};
 use crate::etcd::log::MemberLog;
-use crate::etcd::reject::Rejection;
+use crate::etcd::reject::{Class, Rejection};
 
 /// How close in time a listener's refusal and a peer's failed dial must be to be one connection:
 /// the two sides log within milliseconds of each other, and a loaded machine may delay either.
@@ -147,6 +147,12 @@ impl PeerWatch {
             if *at != listener || !dials.iter().any(|d| (*d - when).abs() <= window) {
                 continue;
             }
+            // A member dials its peers over TLS and presents its peer certificate, always: a
+            // connection refused for lacking one, or for not speaking TLS, was a client's,
+            // however many of them came while the peer's dials failed.
+            if matches!(rejection.class, Class::NoClientCertificate | Class::NotTls) {
+                continue;
+            }
             match tally.iter_mut().find(|(r, _)| r.class == rejection.class) {
                 Some((_, n)) => *n += 1,
                 None => tally.push((rejection.clone(), 1)),
@@ -219,5 +225,69 @@ impl PeerWatch {
         }
         let down = (0..n).filter(|&x| !self.up(x)).count();
         first.filter(|_| n - cut - down < quorum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::evidence::parse_line;
+
+    /// m0's refusals and m1's failed dials to m0, as their logs say them.
+    fn watch(m0: &[String], m1: &[String]) -> PeerWatch {
+        let mut events = Vec::new();
+        for (i, (name, lines)) in [("m0", m0), ("m1", m1)].into_iter().enumerate() {
+            events.extend(
+                lines
+                    .iter()
+                    .filter_map(|l| parse_line(name, l))
+                    .map(|e| (i, e)),
+            );
+        }
+        let log = |member: &str| MemberLog {
+            member: member.into(),
+            path: "/nonexistent".into(),
+        };
+        PeerWatch {
+            logs: vec![log("m0"), log("m1")],
+            urls: vec!["https://localhost:1".into(), "https://localhost:2".into()],
+            down: vec![false, false],
+            marks: vec![0, 0],
+            read: vec![0, 0],
+            ids: HashMap::from([("aa".to_owned(), 0)]),
+            events,
+        }
+    }
+
+    fn refused(ms: u32, port: u32, error: &str) -> String {
+        format!(
+            r#"{{"level":"warn","ts":"2026-11-30T06:50:49.{ms:03}Z","msg":"rejected connection","remote-addr":"127.0.0.1:{port}","server-name":"","error":"{error}"}}"#
+        )
+    }
+
+    fn dial_failed(ms: u32) -> String {
+        format!(
+            r#"{{"level":"warn","ts":"2026-11-30T06:50:49.{ms:03}Z","msg":"peer deactivated again","peer-id":"aa","error":"failed to dial aa on stream Message (remote error: tls: bad certificate)"}}"#
+        )
+    }
+
+    /// A client without a certificate knocking a hundred times while a peer's certificate is
+    /// refused twice: the peer's refusal is the one that counts. Inverted: without the peer's
+    /// refusals, nothing pairs, whatever the clients.
+    #[test]
+    fn a_flood_of_clients_without_a_certificate_is_no_peer_refused() {
+        let mut m0: Vec<String> = (0..100)
+            .map(|i| refused(i * 9, 40000 + i, "tls: client didn't provide a certificate"))
+            .collect();
+        let flood = m0.clone();
+        let unknown =
+            "tls: failed to verify client certificate: x509: certificate signed by unknown authority";
+        m0.push(refused(300, 50001, unknown));
+        m0.push(refused(600, 50002, unknown));
+        let m1 = vec![dial_failed(300), dial_failed(600)];
+        let got = watch(&m0, &m1).refused_by(0).expect("a peer was refused");
+        assert_eq!(got.class, Class::UnknownAuthority, "{got:?}");
+        assert!(watch(&flood, &m1).refused_by(0).is_none());
+        assert!(watch(&m0, &[]).refused_by(0).is_none());
     }
 }
