@@ -188,20 +188,6 @@ impl EtcdProcess {
             tracing::warn!(pid = self.pid(), "member did not exit after SIGKILL");
         }
     }
-
-    /// Waits up to `bound` for the process to exit, as [`Self::wait_exit`] does, but yielding to
-    /// the async runtime that awaits it, so that the runtime's other tasks (closing connections)
-    /// go on meanwhile.
-    pub async fn wait_exit_driving(&mut self, bound: Duration) -> bool {
-        let deadline = Instant::now() + bound;
-        while self.is_running() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(limits::POLL_INTERVAL).await;
-        }
-        true
-    }
 }
 
 /// Finds the etcd binary: the `--etcd` flag or `ETCDSCRIPT_ETCD` (clap reads both), else `etcd`

@@ -193,7 +193,9 @@ const STOP_MEMBER: Primitive = Primitive {
     returns: Ty::Unit,
     doc:
         "Stops a member gracefully: SIGTERM, then SIGKILL if it has not exited within 5 s (or at\n\
-          the run's `--timeout`). Calls through it are then refused (`unavailable`).",
+          the run's `--timeout`). etcd's graceful stop ends with up to a second waiting for its\n\
+          peers to hang up, after its server has stopped; etcdscript kills it once it is there,\n\
+          which loses nothing. Calls through it are then refused (`unavailable`).",
     example: "stop_member(c.member(\"infra3\"));",
 };
 
