@@ -26,8 +26,14 @@ pub const ATTRIBUTION_GRACE: Duration = Duration::from_millis(100);
 /// How long one `ip` command setting up the hosts' network may take.
 pub const IP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `stop_member`: how long a member has to exit after SIGTERM before it gets SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// `stop_member`: etcd's own bound for handing its leadership over as it stops is its request
+/// timeout, this plus two election timeouts (etcd's `ReqTimeout`).
+pub const ETCD_REQUEST_TIMEOUT_BASE: Duration = Duration::from_secs(5);
+/// `stop_member`: how long past that bound a member may take to stop before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// `stop_member` of the last member running in its cluster: how long past two election
+/// timeouts to wait for it to step down (it cannot hand its leadership to anyone).
+pub const STEP_DOWN_GRACE: Duration = Duration::from_millis(500);
 /// How long to wait for a killed member to be reaped.
 pub const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default for `--timeout`: the whole run.

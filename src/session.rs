@@ -36,6 +36,7 @@ mod remote;
 mod shared;
 mod specs;
 mod starting;
+mod stopping;
 mod tamper;
 mod traced;
 
@@ -444,10 +445,19 @@ impl Session {
             return;
         }
         self.torn_down = true;
+        tracing::info!("teardown");
         self.stop_loads();
         self.drop_watches(None);
         self.clean_remote();
         self.clients.clear();
+        // Every member is sent SIGKILL before any is waited for, so that they die side by side.
+        for cluster in &mut self.clusters {
+            for slot in &mut cluster.members {
+                if let MemberState::Running(p) = &mut slot.state {
+                    p.signal(nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
         let mut killed = Vec::new();
         for ci in 0..self.clusters.len() {
             for index in 0..self.clusters[ci].members.len() {

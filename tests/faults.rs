@@ -272,3 +272,50 @@ print("m3 has " + read_all.call(c.member("m3")));
         run.stdout_has(&format!("stop {m}: stopped"));
     }
 }
+
+/// The last member running in its cluster, its leader, stops as gracefully as the others: it is
+/// left to step down first (it hears from no quorum), so it never tries to hand its leadership
+/// to a peer already gone, which etcd gives up on only after its request timeout.
+#[test]
+fn the_last_member_running_stops_without_handing_over_its_leadership() {
+    let script = r#"
+let ca = ca("ca");
+let server = issue(ca, "server", #{ cn: "localhost", sans: ["localhost", "127.0.0.1"], usage: ["server", "client"] });
+let c = cluster(["m1", "m2", "m3"], #{ ca: ca, cert: server });
+spawn_members(c);
+wait_healthy(c);
+move_leader(c.member("m1"));
+stop_member(c.member("m1"));
+spawn_member(c, "m1");
+wait_healthy(c);
+move_leader(c.member("m3"));
+stop_member(c.member("m1"));
+stop_member(c.member("m2"));
+stop_member(c.member("m3"));
+"#;
+    let run = Case::new("last-leader.rhai")
+        .script(script)
+        .arg("--keep")
+        .run();
+    run.code(0);
+    for m in ["m1", "m2", "m3"] {
+        run.stdout_has(&format!("stop {m}: stopped"));
+    }
+    let dir = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("work dir kept: "))
+        .and_then(|rest| rest.split(" (").next())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no kept work dir:\n{}", run.stderr));
+    let log = |m: &str| std::fs::read_to_string(dir.join("members").join(format!("{m}.log")));
+    let (m3, m1) = (log("m3"), log("m1"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (m3, m1) = (m3.expect("m3's log"), m1.expect("m1's log"));
+    // m3 led once the leadership moved to it, and did not try to hand it over as it stopped.
+    assert!(m3.contains("became leader"), "{m3}");
+    assert!(!m3.contains("leadership transfer starting"), "{m3}");
+    // Control: m1, stopped while it led and its peers ran, handed its leadership over and
+    // said so in these words.
+    assert!(m1.contains("leadership transfer starting"), "{m1}");
+}

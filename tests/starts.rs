@@ -145,6 +145,70 @@ fn a_lost_race_for_a_port_is_retried_when_members_start_at_once() {
     }
 }
 
+/// Whether another run could be given `port` now: it picks ports by binding them, without
+/// SO_REUSEADDR.
+fn another_run_could_take(port: u16) -> bool {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .is_ok()
+}
+
+/// A member stopped or killed keeps its ports until it starts again: no other run is given
+/// them meanwhile (they run side by side in a suite), and it starts again on them.
+#[test]
+fn stopped_members_keep_their_ports_until_they_start_again() {
+    // `gate` is a member of its own that the script pauses and then waits for: the script
+    // goes on only once this test has looked at the ports and let `gate` run again.
+    let script = format!(
+        "{PKI}{AT_ONCE}\n{AFTER}\
+         let gate = cluster([\"g\"], #{{ ca: ca, cert: s1, health_timeout_ms: 60000 }});\n\
+         spawn_member(gate, \"g\");\nwait_healthy(gate);\n\
+         stop_member(c.member(\"m2\"));\nkill_member(c.member(\"m3\"));\n\
+         pause_member(gate.member(\"g\"));\nprint(\"look at the ports\");\nwait_healthy(gate);\n\
+         spawn_members(c, [\"m2\", \"m3\"]);\n{AFTER}print(\"done\");\n"
+    );
+    let mut run = Live::start(&script, &[], &[]);
+    run.wait_for("look at the ports");
+    let held: Vec<(String, u16)> = ["m2", "m3"]
+        .iter()
+        .flat_map(|m| {
+            [
+                (m.to_string(), run.client_port(m)),
+                (m.to_string(), run.peer_port(m)),
+            ]
+        })
+        .collect();
+    let taken: Vec<&(String, u16)> = held
+        .iter()
+        .filter(|(_, p)| another_run_could_take(*p))
+        .collect();
+    // Control: the check tells a held port from a free one.
+    let mine = tokio::net::TcpSocket::new_v4().expect("socket");
+    mine.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = mine.local_addr().expect("address").port();
+    assert!(!another_run_could_take(port));
+    drop(mine);
+    assert!(another_run_could_take(port));
+    let gate = *run.pids().last().expect("gate's pid");
+    assert!(common::signal_pid(gate, "CONT"), "gate is gone");
+    let (code, stderr) = run.finish();
+    assert!(
+        taken.is_empty(),
+        "ports of stopped members were free: {taken:?}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // They started again on the same ports: each was planned once and never picked anew.
+    assert!(!stderr.contains("picking"), "{stderr}");
+    assert!(
+        run.transcript.iter().any(|l| l == "done"),
+        "{:?}",
+        run.transcript
+    );
+    assert_all_gone(&run.pids());
+}
+
 #[test]
 fn bad_lists_are_named() {
     for (body, words) in [

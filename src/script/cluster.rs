@@ -192,10 +192,13 @@ const STOP_MEMBER: Primitive = Primitive {
     params: &[req("member", Ty::Member)],
     returns: Ty::Unit,
     doc:
-        "Stops a member gracefully: SIGTERM, then SIGKILL if it has not exited within 5 s (or at\n\
-          the run's `--timeout`). etcd's graceful stop ends with up to a second waiting for its\n\
-          peers to hang up, after its server has stopped; etcdscript kills it once it is there,\n\
-          which loses nothing. Calls through it are then refused (`unavailable`).",
+        "Stops a member gracefully: SIGTERM, then SIGKILL if it has not exited within 7 s and two\n\
+          election timeouts (etcd's own bound for handing its leadership over is 5 s and two), or\n\
+          at the run's `--timeout`. The last member running in its cluster is first left to step\n\
+          down, so that it does not try to hand its leadership to a peer that is gone. etcd's\n\
+          graceful stop ends with up to a second waiting for its peers to hang up, after its\n\
+          server has stopped; etcdscript kills it once it is there, which loses nothing. Calls\n\
+          through it are then refused (`unavailable`).",
     example: "stop_member(c.member(\"infra3\"));",
 };
 

@@ -1,5 +1,5 @@
-//! Member processes: etcd's flags for a member, knowing whether it still runs, stopping and
-//! killing it (starting is in `starting`).
+//! Member processes: etcd's flags for a member, knowing whether it still runs, killing it
+//! (starting is in `starting`, stopping in `stopping`).
 
 use std::path::PathBuf;
 
@@ -9,9 +9,6 @@ use crate::etcd::args;
 use crate::etcd::process::find_etcd;
 use crate::lifecycle;
 use crate::limits;
-
-/// What etcd logs when, stopping, only its peers' connections are left to drain.
-const DRAINING_PEERS: &str = "\"msg\":\"stopping serving peer traffic\"";
 
 impl Session {
     pub(super) fn etcd_bin(&mut self) -> Result<PathBuf> {
@@ -105,6 +102,22 @@ impl Session {
         }
     }
 
+    /// Holds a local member's ports again, where they are still free, until it starts again
+    /// (a start lets go of them at the last moment): no other run is given them meanwhile.
+    pub(super) fn hold_ports(&mut self, m: MemberId) {
+        let slot = self.slot_mut(m);
+        if slot.host.is_some() {
+            // Its ports are in its host's namespace, not on this machine's loopback.
+            return;
+        }
+        let ports = [Some(slot.client_port), Some(slot.peer_port), slot.http_port];
+        slot.reserved = ports
+            .into_iter()
+            .flatten()
+            .filter_map(super::ports::hold)
+            .collect();
+    }
+
     pub(super) fn kill_slot(&mut self, m: MemberId) -> bool {
         let slot = self.slot_mut(m);
         if let MemberState::Running(p) = &mut slot.state {
@@ -125,79 +138,13 @@ impl Session {
         if !self.kill_slot(m) {
             return Err(Error::Script(format!("member {name} is not running")));
         }
+        self.hold_ports(m);
         self.drop_clients(m);
         self.transcript.trace(crate::trace::Step::Stop {
             member: name.clone(),
             killed: true,
         });
         self.transcript.line(format!("kill {name}: killed"));
-        Ok(())
-    }
-
-    /// `stop_member(member)`: SIGTERM, and SIGKILL after [`limits::STOP_GRACE`] or at the run's
-    /// deadline, whichever comes first.
-    ///
-    /// etcd's graceful stop ends by waiting up to a second for its peers to hang up on its peer
-    /// port (they keep dialing it). It says so ([`DRAINING_PEERS`]) only once its server has
-    /// stopped: raft, the write-ahead log and the database are closed by then. SIGKILL from there
-    /// on spares that second and loses nothing; the stop still counts as graceful.
-    pub fn stop_member(&mut self, m: MemberId) -> Result<()> {
-        self.ensure_local(m, "stop_member")?;
-        let name = self.member_name(m);
-        let grace = self.bounded(limits::STOP_GRACE);
-        // Our connections go first: etcd's graceful stop waits for open client connections to
-        // close. Dropping a client only asks its connection task to close the socket, so the
-        // wait below drives the runtime, where that task runs.
-        self.drop_clients(m);
-        let slot = &mut self.clusters[m.cluster.0].members[m.index];
-        let MemberState::Running(p) = &mut slot.state else {
-            return Err(Error::Script(format!("member {name} is not running")));
-        };
-        if slot.paused {
-            // A stopped process keeps SIGTERM pending until it runs again.
-            p.signal(nix::sys::signal::Signal::SIGCONT);
-            slot.paused = false;
-        }
-        let log = slot.log.clone();
-        let mark = log.mark();
-        p.signal(nix::sys::signal::Signal::SIGTERM);
-        let graceful = self.rt.block_on(async {
-            let deadline = std::time::Instant::now() + grace;
-            let mut read = mark;
-            while p.is_running() {
-                let (lines, end) = log.lines_since(read);
-                read = end;
-                if lines.iter().any(|l| l.contains(DRAINING_PEERS)) {
-                    p.kill();
-                    break;
-                }
-                if std::time::Instant::now() >= deadline {
-                    return false;
-                }
-                tokio::time::sleep(limits::POLL_INTERVAL).await;
-            }
-            true
-        });
-        if !graceful {
-            p.kill();
-        }
-        lifecycle::unregister_pid(p.pid());
-        slot.state = MemberState::Stopped;
-        self.transcript.trace(crate::trace::Step::Stop {
-            member: name.clone(),
-            killed: false,
-        });
-        if !graceful {
-            self.check_deadline()?;
-        }
-        self.transcript.line(if graceful {
-            format!("stop {name}: stopped")
-        } else {
-            format!(
-                "stop {name}: killed after {:?} without exiting",
-                limits::STOP_GRACE
-            )
-        });
         Ok(())
     }
 

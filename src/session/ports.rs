@@ -58,9 +58,16 @@ fn bind(port: u16) -> std::io::Result<TcpSocket> {
     Ok(socket)
 }
 
-/// Holds `port` again, if it is still free.
+/// Holds `port` again for the member it was picked for, if no one else has bound it since.
+///
+/// With SO_REUSEADDR, the hold can share the port with the connections a killed member left in
+/// TIME_WAIT. Other runs pick ports without it, so they still cannot take a held port; nor can
+/// anything bind it while it is held without SO_REUSEADDR of its own.
 pub(super) fn hold(port: u16) -> Option<TcpSocket> {
-    bind(port).ok()
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.set_reuseaddr(true).ok()?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], port))).ok()?;
+    Some(socket)
 }
 
 /// Picks a free loopback port and holds it until the socket is dropped.

@@ -75,7 +75,10 @@ impl Session {
         let mut refused = None;
         for (i, (m, over)) in list.iter().enumerate() {
             let twice = list[..i].iter().any(|(o, _)| o == m);
-            match self.prepare_start(*m, over, i as u64, twice) {
+            // Room on disk for the new data dirs of the members before it, as one-by-one
+            // starts would have found it.
+            let ahead = starts.iter().filter(|s: &&Start| s.fresh).count() as u64;
+            match self.prepare_start(*m, over, ahead, twice) {
                 Ok(line) => starts.push(Start {
                     m: *m,
                     over: over.clone(),
@@ -466,18 +469,12 @@ impl Session {
         if !s.fresh {
             return;
         }
-        let slot = self.slot_mut(s.m);
-        slot.state = MemberState::Planned;
+        self.slot_mut(s.m).state = MemberState::Planned;
         if wipe {
             self.remove_data_dir(s.m);
             return;
         }
-        let ports = [Some(slot.client_port), Some(slot.peer_port), slot.http_port];
-        slot.reserved = ports
-            .into_iter()
-            .flatten()
-            .filter_map(ports::hold)
-            .collect();
+        self.hold_ports(s.m);
     }
 
     /// Removes a planned member's data dir, if it has one.

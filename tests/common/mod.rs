@@ -268,14 +268,23 @@ pub fn assert_has(text: &str, needle: impl AsRef<str>) {
 impl Live {
     /// The client port the run logged for `member` (with -v).
     pub fn client_port(&self, member: &str) -> u16 {
+        self.planned_port(member, "client_port")
+    }
+
+    /// The peer port the run logged for `member` (with -v).
+    pub fn peer_port(&self, member: &str) -> u16 {
+        self.planned_port(member, "peer_port")
+    }
+
+    fn planned_port(&self, member: &str, key: &str) -> u16 {
         let stderr = self.stderr.lock().unwrap();
         stderr
             .lines()
             .filter(|l| l.contains("planned member"))
             .find(|l| field(l, "member").as_deref() == Some(member))
-            .and_then(|l| field(l, "client_port"))
+            .and_then(|l| field(l, key))
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no client port logged for {member}:\n{stderr}"))
+            .unwrap_or_else(|| panic!("no {key} logged for {member}:\n{stderr}"))
     }
 }
 
