@@ -16,6 +16,9 @@ use etcdscript::script::{engine, Shared};
 use etcdscript::session::{MemberId, RunOptions, Session};
 use etcdscript::transcript::Transcript;
 
+#[path = "compare/phases.rs"]
+mod phases;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -268,6 +271,10 @@ fn main() {
             let (t, f) = time_runs(faithful_runs, || tutorial(etcd, "faithful"));
             row("by hand, as written", &t, f, Some(base));
         }
+
+        let scratch = std::env::temp_dir().join(format!("etcdscript-bench-{}", std::process::id()));
+        phases::report(&etcdscript(), &root(), etcd, runs, &scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
 
         let (plain, script) = put_loop(etcd, puts, 3);
         println!(
