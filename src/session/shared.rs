@@ -52,6 +52,8 @@ impl Session {
         keys.sort();
         keys.dedup();
         keys.retain(|k| !self.shared.locks.iter().any(|(held, _)| held == k));
+        // One bound for the whole call, however many keys it waits for.
+        let deadline = Instant::now() + self.bounded(limits::SHARED_WAIT);
         for key in keys {
             let path = dir.join(format!("{key}.lock"));
             let mut file = std::fs::OpenOptions::new()
@@ -61,7 +63,6 @@ impl Session {
                 .open(&path)
                 .map_err(|e| Error::Environment(format!("cannot open {}: {e}", path.display())))?;
             let started = Instant::now();
-            let deadline = started + self.bounded(limits::SHARED_WAIT);
             loop {
                 match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                     Ok(lock) => {
@@ -91,10 +92,10 @@ impl Session {
                 if Instant::now() >= deadline {
                     self.check_deadline()?;
                     return Err(Error::Environment(format!(
-                        "{what}: another run of this suite held {key} for more than {:?} (a \
-                         run that holds something this one waits for, and waits for something \
-                         this one holds, looks the same: pin ports in the same order in every \
-                         script)",
+                        "{what}: waited more than {:?} for other runs of this suite, and \
+                         {key} is still held (a run that holds something this one waits for, \
+                         and waits for something this one holds, looks the same: pin ports in \
+                         the same order in every script)",
                         limits::SHARED_WAIT
                     )));
                 }
