@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpSocket;
-
 use crate::error::{Error, Result};
 use crate::etcd::log::MemberLog;
 use crate::etcd::process::EtcdProcess;
@@ -94,8 +92,8 @@ struct MemberSlot {
     peer_port: u16,
     /// The plain-text client port, with `http_listener`.
     http_port: Option<u16>,
-    /// Held from planning until the member starts, so that no other run picks the same port.
-    reserved: Vec<TcpSocket>,
+    /// Its ports, held for the whole run so that no other run is given them (see `ports`).
+    holds: Vec<ports::Hold>,
     state: MemberState,
     log: MemberLog,
     /// For a member added at run time (`member_add`): the `--initial-cluster` it joins with.

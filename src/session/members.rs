@@ -94,6 +94,7 @@ impl Session {
                 let s = p.exit_status();
                 if let Some(s) = s {
                     lifecycle::unregister_pid(p.pid());
+                    self.hold_ports(m);
                     return Some(s);
                 }
                 None
@@ -102,20 +103,12 @@ impl Session {
         }
     }
 
-    /// Holds a local member's ports again, where they are still free, until it starts again
-    /// (a start lets go of them at the last moment): no other run is given them meanwhile.
+    /// Holds a member's ports alone again once it no longer runs, until it starts again: no
+    /// other process is given them meanwhile.
     pub(super) fn hold_ports(&mut self, m: MemberId) {
-        let slot = self.slot_mut(m);
-        if slot.host.is_some() {
-            // Its ports are in its host's namespace, not on this machine's loopback.
-            return;
+        for hold in &self.slot(m).holds {
+            hold.exclude();
         }
-        let ports = [Some(slot.client_port), Some(slot.peer_port), slot.http_port];
-        slot.reserved = ports
-            .into_iter()
-            .flatten()
-            .filter_map(super::ports::hold)
-            .collect();
     }
 
     pub(super) fn kill_slot(&mut self, m: MemberId) -> bool {
@@ -125,6 +118,7 @@ impl Session {
             lifecycle::unregister_pid(p.pid());
             slot.state = MemberState::Stopped;
             slot.paused = false;
+            self.hold_ports(m);
             true
         } else {
             false
@@ -138,7 +132,6 @@ impl Session {
         if !self.kill_slot(m) {
             return Err(Error::Script(format!("member {name} is not running")));
         }
-        self.hold_ports(m);
         self.drop_clients(m);
         self.transcript.trace(crate::trace::Step::Stop {
             member: name.clone(),

@@ -111,14 +111,15 @@ impl Session {
         let mut members = Vec::new();
         let placed = self.place(&spec)?;
         for ((i, name), place) in spec.names.iter().enumerate().zip(placed) {
-            let mut reserved = Vec::new();
+            let mut holds = Vec::new();
             let mut port = |pinned: &Option<Vec<u16>>, on_host: u16| -> Result<u16> {
                 match pinned {
                     _ if place.host.is_some() => Ok(on_host),
                     Some(p) => Ok(p[i]),
                     None => {
-                        let (port, l) = ports::reserve()?;
-                        reserved.push(l);
+                        let hold = ports::reserve()?;
+                        let port = hold.port;
+                        holds.push(hold);
                         Ok(port)
                     }
                 }
@@ -126,8 +127,9 @@ impl Session {
             let client_port = port(&spec.client_ports, super::hosts::CLIENT_PORT)?;
             let peer_port = port(&spec.peer_ports, super::hosts::PEER_PORT)?;
             let http_port = if spec.http_listener {
-                let (port, l) = ports::reserve()?;
-                reserved.push(l);
+                let hold = ports::reserve()?;
+                let port = hold.port;
+                holds.push(hold);
                 Some(port)
             } else {
                 None
@@ -138,7 +140,7 @@ impl Session {
                 client_port,
                 peer_port,
                 http_port,
-                reserved,
+                holds,
                 state: MemberState::Planned,
                 log: MemberLog {
                     member: name.clone(),
@@ -317,15 +319,14 @@ impl Session {
 
     pub(super) fn repick_ports(&mut self, id: ClusterId) -> Result<()> {
         for slot in &mut self.clusters[id.0].members {
-            let (cp, cl) = ports::reserve()?;
-            let (pp, pl) = ports::reserve()?;
-            slot.client_port = cp;
-            slot.peer_port = pp;
-            slot.reserved = vec![cl, pl];
+            let (client, peer) = (ports::reserve()?, ports::reserve()?);
+            slot.client_port = client.port;
+            slot.peer_port = peer.port;
+            slot.holds = vec![client, peer];
             if slot.http_port.is_some() {
-                let (hp, hl) = ports::reserve()?;
-                slot.http_port = Some(hp);
-                slot.reserved.push(hl);
+                let http = ports::reserve()?;
+                slot.http_port = Some(http.port);
+                slot.holds.push(http);
             }
         }
         Ok(())
@@ -365,12 +366,13 @@ impl Session {
             ))
             .into());
         }
-        let (client_port, client_res) = ports::reserve()?;
-        let (peer_port, peer_res) = ports::reserve()?;
-        let mut reserved = vec![client_res, peer_res];
+        let (client, peer) = (ports::reserve()?, ports::reserve()?);
+        let (client_port, peer_port) = (client.port, peer.port);
+        let mut holds = vec![client, peer];
         let http_port = if self.cluster(id).spec.http_listener {
-            let (port, l) = ports::reserve()?;
-            reserved.push(l);
+            let http = ports::reserve()?;
+            let port = http.port;
+            holds.push(http);
             Some(port)
         } else {
             None
@@ -425,7 +427,7 @@ impl Session {
             client_port,
             peer_port,
             http_port,
-            reserved,
+            holds,
             state: MemberState::Planned,
             log,
             join: Some(join),

@@ -1,12 +1,14 @@
-//! Loopback ports for members: picked below the kernel's ephemeral range and held until the
-//! member starts.
+//! Loopback ports for members: picked below the kernel's ephemeral range and held for the whole
+//! run.
 //!
 //! A port is held bound, so that no other run is given it, but not listening, so that a member
-//! dialing it before its owner starts is refused at once instead of hanging in a handshake nobody
-//! answers (etcd waits a second per such peer at bootstrap). It is let go a moment before etcd
-//! binds it; a port from the ephemeral range could be taken in that moment as the source port of
-//! any outgoing connection on the machine, so ports come from below that range, where only an
-//! explicit bind can take them.
+//! dialing it while its owner does not run is refused at once instead of hanging in a handshake
+//! nobody answers (etcd waits a second per such peer at bootstrap). While its member does not
+//! run, the hold is exclusive: nothing else can bind the port. From just before its member's etcd
+//! starts, the hold is shared (SO_REUSEADDR): etcd, which binds with SO_REUSEADDR too, binds and
+//! listens beside it, while other runs, which pick ports by binding without it, still cannot take
+//! it. So there is no moment when the port is nobody's. Ports come from below the ephemeral
+//! range, where no outgoing connection is given one as its source port.
 
 use std::net::SocketAddr;
 
@@ -58,26 +60,37 @@ fn bind(port: u16) -> std::io::Result<TcpSocket> {
     Ok(socket)
 }
 
-/// Holds `port` again for the member it was picked for, if no one else has bound it since.
-///
-/// With SO_REUSEADDR, the hold can share the port with the connections a killed member left in
-/// TIME_WAIT. Other runs pick ports without it, so they still cannot take a held port; nor can
-/// anything bind it while it is held without SO_REUSEADDR of its own.
-pub(super) fn hold(port: u16) -> Option<TcpSocket> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.set_reuseaddr(true).ok()?;
-    socket.bind(SocketAddr::from(([127, 0, 0, 1], port))).ok()?;
-    Some(socket)
+/// A port held for a member: bound, never listening.
+#[derive(Debug)]
+pub(super) struct Hold {
+    pub port: u16,
+    socket: TcpSocket,
 }
 
-/// Picks a free loopback port and holds it until the socket is dropped.
-pub(super) fn reserve() -> Result<(u16, TcpSocket)> {
+impl Hold {
+    /// Lets its member's etcd bind the port beside the hold (just before it starts).
+    pub fn share(&self) {
+        if let Err(e) = self.socket.set_reuseaddr(true) {
+            tracing::warn!(port = self.port, "could not share a held port: {e}");
+        }
+    }
+
+    /// Keeps everyone else from binding the port (once its member no longer runs).
+    pub fn exclude(&self) {
+        if let Err(e) = self.socket.set_reuseaddr(false) {
+            tracing::warn!(port = self.port, "could not hold a port alone again: {e}");
+        }
+    }
+}
+
+/// Picks a free loopback port and holds it, exclusively, until the hold is dropped.
+pub(super) fn reserve() -> Result<Hold> {
     let (low, high) = range();
     let span = u32::from(high - low);
     for _ in 0..ATTEMPTS {
         let port = low + (random() % span) as u16;
         if let Ok(socket) = bind(port) {
-            return Ok((port, socket));
+            return Ok(Hold { port, socket });
         }
     }
     // The range is crowded: let the kernel choose, as a last resort.
@@ -86,7 +99,7 @@ pub(super) fn reserve() -> Result<(u16, TcpSocket)> {
         .local_addr()
         .map_err(Error::io("failed to read a port"))?
         .port();
-    Ok((port, socket))
+    Ok(Hold { port, socket })
 }
 
 #[cfg(test)]
@@ -96,15 +109,40 @@ mod tests {
     #[test]
     fn reserved_ports_are_below_the_ephemeral_range_and_held() {
         let (low, high) = range();
-        let (a, _held_a) = reserve().unwrap();
-        let (b, _held_b) = reserve().unwrap();
-        assert_ne!(a, b);
-        for p in [a, b] {
+        let a = reserve().unwrap();
+        let b = reserve().unwrap();
+        assert_ne!(a.port, b.port);
+        for p in [a.port, b.port] {
             assert!((low..high).contains(&p), "{p} not in {low}..{high}");
+            // A listener with SO_REUSEADDR (etcd's, Rust's) cannot take it, nor a plain bind.
             assert!(
                 std::net::TcpListener::bind(("127.0.0.1", p)).is_err(),
                 "{p} is not held"
             );
+            assert!(bind(p).is_err(), "{p} is not held");
         }
+    }
+
+    /// Shared, the hold lets a listener with SO_REUSEADDR (as etcd's) bind the port beside it,
+    /// but not a plain bind (another run picking a port); excluded again, it lets neither.
+    #[test]
+    fn a_shared_hold_lets_its_member_bind_and_no_other_run() {
+        let held = reserve().unwrap();
+        let p = held.port;
+        held.share();
+        let member = std::net::TcpListener::bind(("127.0.0.1", p)).expect("the member binds");
+        assert!(bind(p).is_err(), "another run could take {p}");
+        let client = std::net::TcpStream::connect(("127.0.0.1", p)).expect("dials reach it");
+        drop((client, member.accept().expect("accepted")));
+        drop(member);
+        held.exclude();
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_err(),
+            "{p} is free"
+        );
+        assert!(bind(p).is_err(), "{p} is free");
+        // Control: without the hold, the port can be bound.
+        drop(held);
+        assert!(bind(p).is_ok() || std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
     }
 }

@@ -129,7 +129,7 @@ impl Session {
                 client_port: addr.port(),
                 peer_port: 0,
                 http_port: None,
-                reserved: Vec::new(),
+                holds: Vec::new(),
                 state: MemberState::External,
                 // No file is there to read: nothing is ever attributed from a log.
                 log: MemberLog {

@@ -3,7 +3,8 @@
 //! Several start overlapped: each is launched once the one before it has passed etcd's bootstrap
 //! check (a new member asks its peers whether it was already bootstrapped, and a peer that has
 //! bound its port but not yet served it would hold that question for etcd's one-second bootstrap
-//! timeout). Ports not yet launched stay reserved, so such a question to them is refused at once.
+//! timeout). Ports not yet launched are held but not listened on, so such a question to them is
+//! refused at once.
 //! The outcome is the one starting them one after another in the same order would have: the
 //! members before the first that fails run, that one's error is the call's, and those after it
 //! are stopped again, as if never started; the transcript says the same, line for line.
@@ -262,8 +263,10 @@ impl Session {
         }
         let log = self.slot(m).log.clone();
         let mark = log.mark();
-        // Let go of the reserved ports at the last moment.
-        self.slot_mut(m).reserved.clear();
+        // Its etcd binds its ports beside our holds, which other runs still cannot.
+        for hold in &self.slot(m).holds {
+            hold.share();
+        }
         // The lifecycle tests lose the race for a port on purpose, once a run.
         static STOLEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let stolen = if self.hooks.steal_port {
@@ -425,10 +428,12 @@ impl Session {
             // The client port is in no other member's configuration: a new one will do,
             // whoever else runs.
             tracing::info!(member = %name, "its client port was taken before etcd could bind it; picking a new one");
-            let (port, held) = ports::reserve()?;
+            let held = ports::reserve()?;
             let slot = self.slot_mut(m);
-            slot.client_port = port;
-            slot.reserved = vec![held];
+            let lost = slot.client_port;
+            slot.holds.retain(|h| h.port != lost);
+            slot.client_port = held.port;
+            slot.holds.push(held);
             starts[f].phase = Phase::Waiting;
             return Ok(Retry::Again);
         }
@@ -456,7 +461,7 @@ impl Session {
     }
 
     /// Stops a member this call launched, as if it had never been: one that had never run goes
-    /// back to planned, its ports held again where they are still free. Its data dir stays
+    /// back to planned (its ports held alone again, as they were). Its data dir stays
     /// (etcd starts again on it as the same member of the same cluster: the members that run
     /// may have heard from it), unless `wipe`, for new ports.
     fn undo_start(&mut self, s: &mut Start, wipe: bool) {
@@ -472,9 +477,7 @@ impl Session {
         self.slot_mut(s.m).state = MemberState::Planned;
         if wipe {
             self.remove_data_dir(s.m);
-            return;
         }
-        self.hold_ports(s.m);
     }
 
     /// Removes a planned member's data dir, if it has one.
