@@ -105,6 +105,8 @@ struct MemberSlot {
     host: Option<usize>,
     /// Stopped with SIGSTOP by `pause_member`.
     paused: bool,
+    /// Removed from its cluster by `member_remove`.
+    removed: bool,
     /// Where `peer_refusal` starts reading this member's log: where it stood when another
     /// member of the cluster last started, so that refusals of the newcomer already logged count.
     refusal_mark: u64,

@@ -312,9 +312,18 @@ stop_member(c.member("m3"));
     let (m3, m1) = (log("m3"), log("m1"));
     let _ = std::fs::remove_dir_all(&dir);
     let (m3, m1) = (m3.expect("m3's log"), m1.expect("m1's log"));
-    // m3 led once the leadership moved to it, and did not try to hand it over as it stopped.
+    // m3 led once the leadership moved to it. From its SIGTERM on, it did not lead: it did not
+    // try to hand the leadership over, and says it skipped that.
     assert!(m3.contains("became leader"), "{m3}");
-    assert!(!m3.contains("leadership transfer starting"), "{m3}");
+    let stopping = &m3[m3.rfind("received signal").expect("m3's SIGTERM")..];
+    assert!(
+        stopping.contains("skipped leadership transfer; local server is not leader"),
+        "{stopping}"
+    );
+    assert!(
+        !stopping.contains("leadership transfer starting"),
+        "{stopping}"
+    );
     // Control: m1, stopped while it led and its peers ran, handed its leadership over and
     // said so in these words.
     assert!(m1.contains("leadership transfer starting"), "{m1}");

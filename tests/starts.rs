@@ -145,13 +145,15 @@ fn a_lost_race_for_a_port_is_retried_when_members_start_at_once() {
     }
 }
 
-/// Whether another run could be given `port` now: it picks ports by binding them, without
-/// SO_REUSEADDR.
+/// Whether another run could be given `port` now (it picks ports by binding them, without
+/// SO_REUSEADDR), or another program could listen on it (with SO_REUSEADDR, which also passes
+/// the connections a stopped member left in TIME_WAIT, and a hold shared with a running etcd).
 fn another_run_could_take(port: u16) -> bool {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
+    let plain = socket
         .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
-        .is_ok()
+        .is_ok();
+    plain || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 /// A member stopped or killed keeps its ports until it starts again: no other run is given

@@ -24,10 +24,10 @@ impl Session {
     /// Why a member cannot have its data dir where the run keeps them, if the disk is short of
     /// room: etcd that meets a full disk stops without a word in its log (it cannot write one),
     /// which would pass for a failed start.
-    /// `ahead`: members about to start before it, each taking as much.
+    /// `ahead`: the bytes that members about to start before it take.
     pub(super) fn disk_short(&self, name: &str, ahead: u64) -> Option<String> {
         let free = crate::workdirs::free_bytes(&self.members_dir)?;
-        (free < (ahead + 1) * limits::MEMBER_DISK_BYTES).then(|| {
+        (free < ahead + limits::MEMBER_DISK_BYTES).then(|| {
             format!(
                 "no room on disk for member {name}: {} free where its data dir goes ({}), and \
                  etcd takes about {} per member (it preallocates its write-ahead log); free some \

@@ -144,6 +144,7 @@ impl Session {
         })
         .map_err(|f| f.named(&op))?;
         self.transcript.line(format!("{op}: removed"));
+        self.slot_mut(m).removed = true;
         self.stop_member(m)?;
         Ok(())
     }

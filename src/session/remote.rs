@@ -143,6 +143,7 @@ impl Session {
                 url_host: host,
                 host: None,
                 paused: false,
+                removed: false,
                 refusal_mark: 0,
             });
         }

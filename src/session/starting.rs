@@ -76,9 +76,18 @@ impl Session {
         let mut refused = None;
         for (i, (m, over)) in list.iter().enumerate() {
             let twice = list[..i].iter().any(|(o, _)| o == m);
-            // Room on disk for the new data dirs of the members before it, as one-by-one
-            // starts would have found it.
-            let ahead = starts.iter().filter(|s: &&Start| s.fresh).count() as u64;
+            // Room on disk for what the members before it take (a new data dir, or a restarted
+            // one's next log segment), as one-by-one starts would have found it.
+            let ahead = starts
+                .iter()
+                .map(|s: &Start| {
+                    if s.fresh {
+                        limits::MEMBER_DISK_BYTES
+                    } else {
+                        limits::MEMBER_RESTART_DISK_BYTES
+                    }
+                })
+                .sum();
             match self.prepare_start(*m, over, ahead, twice) {
                 Ok(line) => starts.push(Start {
                     m: *m,
@@ -105,8 +114,8 @@ impl Session {
         }
     }
 
-    /// What must hold before a member starts, and its transcript line. `ahead` members of the
-    /// same call start before it (each takes its room on disk); `twice`: it is one of them.
+    /// What must hold before a member starts, and its transcript line. `ahead`: the disk room
+    /// the members the same call starts before it take; `twice`: it is one of them.
     fn prepare_start(
         &mut self,
         m: MemberId,
@@ -283,7 +292,14 @@ impl Session {
         // member and kills it, or never starts it.
         let writes = lifecycle::hold_writes();
         let host = self.on_host(m);
-        let proc = EtcdProcess::spawn(&bin, &s.args, &log.path, host.as_ref())?;
+        let proc = match EtcdProcess::spawn(&bin, &s.args, &log.path, host.as_ref()) {
+            Ok(proc) => proc,
+            Err(e) => {
+                drop(writes);
+                self.hold_ports(m);
+                return Err(e);
+            }
+        };
         let pid = proc.pid();
         lifecycle::register_pid(pid);
         drop(writes);

@@ -38,7 +38,8 @@ impl Session {
             p.signal(nix::sys::signal::Signal::SIGCONT);
             slot.paused = false;
         }
-        if self.last_running(m) {
+        // A member that died meanwhile has nothing to hand over (and cannot be asked).
+        if self.last_running(m) && self.exit_status(m).is_none() {
             self.wait_stepped_down(m)?;
         }
         // Our connections go first: etcd's graceful stop waits for open client connections to
@@ -98,18 +99,24 @@ impl Session {
         limits::ETCD_REQUEST_TIMEOUT_BASE + 2 * election + limits::STOP_GRACE
     }
 
-    /// Whether `m` is the only member of its cluster that runs, in a cluster of several.
+    /// Whether `m` is the only member of its cluster that runs, in a cluster of several (not
+    /// counting those removed from it: a lone voter leads, and stays leader).
     fn last_running(&self, m: MemberId) -> bool {
-        let members = &self.cluster(m.cluster).members;
+        let members: Vec<(usize, &super::MemberSlot)> = self
+            .cluster(m.cluster)
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.removed)
+            .collect();
         members.len() > 1
             && members
                 .iter()
-                .enumerate()
-                .all(|(i, s)| i == m.index || !matches!(s.state, MemberState::Running(_)))
+                .all(|(i, s)| *i == m.index || !matches!(s.state, MemberState::Running(_)))
     }
 
     /// Waits until `m` does not lead its cluster, up to two election timeouts and
-    /// [`limits::STEP_DOWN_GRACE`]: a leader that hears from no quorum steps down within one.
+    /// [`limits::STEP_DOWN_GRACE`]: a leader that hears from no quorum steps down within two.
     /// A member that cannot be asked (its client identity refused, say) is not waited for.
     fn wait_stepped_down(&mut self, m: MemberId) -> Result<()> {
         let election = Duration::from_millis(self.cluster(m.cluster).spec.election_ms);
