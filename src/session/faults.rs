@@ -1,12 +1,11 @@
 //! Members over time: pausing and resuming a member, restarting it on its data, moving the
 //! leadership, cutting hosts off from each other and healing them, and waiting.
 
-use std::rc::Rc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{IdentitySpec, MemberId, MemberOverrides, MemberState, Session, Target};
+use super::{MemberId, MemberOverrides, MemberState, Session, Target};
 use crate::error::{Error, Result};
 use crate::fault::OpResult;
 use crate::limits;
@@ -72,19 +71,8 @@ impl Session {
         self.ensure_local(m, "move_leader")?;
         let name = self.member_name(m);
         let op = format!("move leader to {name}");
-        let probe = IdentitySpec {
-            cert: Some(Rc::new(self.cluster(m.cluster).probe.clone())),
-            ..Default::default()
-        };
-        let status = |ss: &mut Session, who: MemberId| -> OpResult<(u64, u64)> {
-            ss.call(Target::Member(who), &probe, limits::OP_TIMEOUT, |c| {
-                Box::pin(async move {
-                    let s = c.status().await?;
-                    let id = s.header().map_or(0, |h| h.member_id());
-                    Ok((id, s.leader()))
-                })
-            })
-        };
+        let probe = self.admin_identity(m.cluster);
+        let status = |ss: &mut Session, who: MemberId| ss.status_of(who, limits::OP_TIMEOUT);
         self.ensure_running(m)?;
         let started = std::time::Instant::now();
         let (target_id, leader_id) = loop {
@@ -117,6 +105,23 @@ impl Session {
         }
         self.transcript.line(format!("{op}: done"));
         Ok(())
+    }
+
+    /// Asks `m` (as the cluster's admin identity, within `bound`) for its member ID and the ID
+    /// of the leader it knows (0: none).
+    pub(super) fn status_of(
+        &mut self,
+        m: MemberId,
+        bound: std::time::Duration,
+    ) -> OpResult<(u64, u64)> {
+        let probe = self.admin_identity(m.cluster);
+        self.call(Target::Member(m), &probe, bound, |c| {
+            Box::pin(async move {
+                let s = c.status().await?;
+                let id = s.header().map_or(0, |h| h.member_id());
+                Ok((id, s.leader()))
+            })
+        })
     }
 
     /// `partition(groups)`: members in different groups can no longer reach each other (their

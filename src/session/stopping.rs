@@ -1,9 +1,8 @@
 //! Stopping a member gracefully: `stop_member`, and what makes its outcome not hang on timing.
 
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{IdentitySpec, MemberId, MemberState, Session, Target};
+use super::{MemberId, MemberState, Session};
 use crate::error::{Error, Result};
 use crate::fault::Fault;
 use crate::lifecycle;
@@ -121,10 +120,6 @@ impl Session {
     fn wait_stepped_down(&mut self, m: MemberId) -> Result<()> {
         let election = Duration::from_millis(self.cluster(m.cluster).spec.election_ms);
         let bound = 2 * election + limits::STEP_DOWN_GRACE;
-        let probe = IdentitySpec {
-            cert: Some(Rc::new(self.cluster(m.cluster).probe.clone())),
-            ..Default::default()
-        };
         let started = Instant::now();
         loop {
             let left = bound.saturating_sub(started.elapsed());
@@ -132,13 +127,7 @@ impl Session {
                 tracing::debug!(member = %self.member_name(m), "still leads; stopping it anyway");
                 return Ok(());
             }
-            let status = self.call(Target::Member(m), &probe, left, |c| {
-                Box::pin(async move {
-                    let s = c.status().await?;
-                    Ok((s.header().map_or(0, |h| h.member_id()), s.leader()))
-                })
-            });
-            match status {
+            match self.status_of(m, left) {
                 Ok((id, leader)) if leader != id => return Ok(()),
                 Ok(_) => std::thread::sleep(limits::CALL_RETRY_INTERVAL),
                 Err(Fault::Fatal(e)) => return Err(e),
