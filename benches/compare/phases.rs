@@ -128,17 +128,16 @@ pub fn quick_demo(root: &Path, dir: &Path) -> Option<PathBuf> {
     Some(path)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n == 0 {
+/// The median of samples in ms, by the bench's own `stats`; NaN for none.
+fn median(v: Vec<f64>) -> f64 {
+    if v.is_empty() {
         return f64::NAN;
     }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    let samples: Vec<std::time::Duration> = v
+        .iter()
+        .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+        .collect();
+    super::stats(&samples).0
 }
 
 /// Per-phase medians of `runs` runs of `script`, and how many runs could not be read.
